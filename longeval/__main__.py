@@ -1,0 +1,5 @@
+import sys
+
+from longeval.cli import main
+
+sys.exit(main())

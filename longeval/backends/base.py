@@ -1,0 +1,46 @@
+"""The Backend protocol: what the runner needs from an inference engine, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Greedy decoding rules of the official pred.py for one task."""
+
+    max_new_tokens: int
+    # Extra ids that end generation besides the tokenizer's EOS (samsum: the newline token).
+    stop_token_ids: tuple[int, ...] = ()
+    # samsum's official min_length = context_length + 1: EOS/stop ids are banned for the first token.
+    min_new_tokens: int = 0
+
+
+@dataclass
+class Generation:
+    """One prompt's output: the new token ids (stop token included if one ended it) and their text."""
+
+    token_ids: list[int]
+    # decode(token_ids, skip_special_tokens=True), no strip, as the official pred.py does.
+    text: str
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """An engine with a context-extended model loaded. One instance per run; prompts are token ids."""
+
+    name: str
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: GenerationParams) -> list[Generation]:
+        """Greedy-decode every prompt (batched as the engine sees fit); outputs in input order."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        """Library versions that determine the outputs (for run.json provenance)."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine's memory and processes."""
+        ...

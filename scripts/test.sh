@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install everything into .venv, then lint and run the whole test suite (real engines on a tiny local model).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh
+. .venv/bin/activate
+ruff check longeval tests benchmarks
+python -m pytest -q "$@"
