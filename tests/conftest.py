@@ -1,0 +1,18 @@
+"""Shared fixtures: the tiny random Llama every engine test runs on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(request: pytest.FixtureRequest) -> Path:
+    """Path of the tiny Llama checkpoint (built once, then reused from pytest's cache folder across sessions)."""
+    from longeval.tinymodel import build_tiny_model
+
+    cache_dir = Path(request.config.cache.mkdir("longeval-tiny-model"))
+    return build_tiny_model(cache_dir / "tiny", preset="tiny", seed=0)
