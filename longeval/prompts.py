@@ -90,9 +90,25 @@ def build_prompt(task: Task, record: dict[str, Any], tokenizer: Any, max_length:
                   truncated=truncated)
 
 
-def default_max_length(context_window: int, task: Task) -> int:
-    """The model's context window minus the task's max new tokens (room left for the answer)."""
-    return context_window - task.max_new_tokens
+def wrapper_overhead(tokenizer: Any, wrapper: str) -> int:
+    """Tokens the chat wrapper adds around a prompt (0 for 'none')."""
+    if wrapper == "none":
+        return 0
+    bare = len(tokenizer("", truncation=False).input_ids)
+    return max(0, len(encode_final(wrap_chat("", tokenizer, wrapper), tokenizer, wrapper)) - bare)
+
+
+def prompt_budget(task: Task, tokenizer: Any, wrapper: str, context_window: int,
+                  max_length: int | None) -> tuple[int, int]:
+    """(max_length for the truncation, tokens the chat wrapper adds) for one task.
+
+    Given --max-length it is used as is (the official model2maxlen role). Otherwise the context window minus the
+    task's max new tokens, and minus the wrapper's own tokens for chat tasks, so prompt and answer fit the window.
+    """
+    overhead = wrapper_overhead(tokenizer, wrapper) if task.chat else 0
+    if max_length is not None:
+        return max_length, overhead
+    return context_window - task.max_new_tokens - overhead, overhead
 
 
 def load_tokenizer(path: str) -> Any:

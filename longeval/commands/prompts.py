@@ -1,15 +1,62 @@
-"""`longeval prompts` (not built yet)."""
+"""`longeval prompts`: write the exact prompts a run would send, without running a model."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-HELP = "(not built yet)"
+HELP = "write the exact prompts a run would send (official truncation and chat wrapping) as JSON lines"
+DESCRIPTION = HELP + """
+
+Each line: _id, task, prompt (the final text), n_tokens (token ids sent to the engine), truncated.
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--tasks", required=True, help="suite or comma list of tasks")
+    parser.add_argument("--data", default="hub", help="LongBench data: folder, data.zip or 'hub'")
+    parser.add_argument("--tokenizer", required=True, help="model or tokenizer folder")
+    parser.add_argument("--max-length", type=int, help="prompt budget in tokens (default: the model's context "
+                        "window minus the task's answer tokens; needs config.json in the --tokenizer folder)")
+    parser.add_argument("--method", help="method SPEC whose context window sets the default max length")
+    parser.add_argument("--chat-template", default="auto", choices=("auto", "hf", "llama2", "none"),
+                        help="chat wrapper (auto: hf when the tokenizer has a chat template)")
+    parser.add_argument("--limit", type=int, help="only the first K records of each task")
+    parser.add_argument("--out", required=True, type=Path, help="output .jsonl file")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import json
+
+    from longeval.data import open_source
+    from longeval.errors import UserError
+    from longeval.io import write_atomic
+    from longeval.prompts import build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
+    from longeval.tasks import resolve_tasks
+
+    tasks = resolve_tasks(args.tasks)
+    if args.max_length is not None and args.max_length < 2:
+        raise UserError(f"--max-length must be at least 2, got {args.max_length}")
+    window = 0
+    if args.max_length is None:
+        from longeval.runner import context_window, read_model_config, resolve_method
+
+        if not (Path(args.tokenizer) / "config.json").is_file():
+            raise UserError("no config.json to take the context window from: give --max-length",
+                            path=args.tokenizer)
+        _, config, _ = read_model_config(args.tokenizer)
+        window = context_window(config, resolve_method(args.method, config))
+    source = open_source(args.data)
+    tokenizer = load_tokenizer(args.tokenizer)
+    wrapper = resolve_chat_wrapper(args.chat_template, tokenizer)
+    lines = []
+    for task in tasks:
+        budget, _ = prompt_budget(task, tokenizer, wrapper, window, args.max_length)
+        for record in source.load(task, args.limit):
+            prompt = build_prompt(task, record, tokenizer, budget, wrapper)
+            lines.append(json.dumps({"_id": prompt.id, "task": task.name, "prompt": prompt.text,
+                                     "n_tokens": len(prompt.token_ids), "truncated": prompt.truncated},
+                                    ensure_ascii=False) + "\n")
+    write_atomic(args.out, "".join(lines))
+    print(f"{len(lines)} prompts ({wrapper} chat wrapper) -> {args.out}")
+    return 0
