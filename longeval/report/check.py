@@ -1,0 +1,134 @@
+"""The CI gate: compare one run with a baseline and decide whether scores regressed beyond the allowed drops.
+
+Both macros are taken over the tasks the two runs have in common, so a run with more (or fewer) tasks is not
+judged on a different mean. A task the baseline has and the run lacks fails the gate unless allowed: a task that
+silently disappears from an evaluation is a regression of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from longeval.errors import UserError
+from longeval.report.collect import RunResult
+from longeval.report.table import column_label, task_order
+
+EPSILON = 1e-9  # scores are 2-decimal numbers; a drop of exactly the allowance passes despite float noise
+
+
+@dataclass(frozen=True)
+class EntryDelta:
+    key: str  # task, or task[bucket] for LongBench-E
+    baseline: float
+    current: float
+
+    @property
+    def delta(self) -> float:
+        return self.current - self.baseline
+
+
+@dataclass
+class CheckResult:
+    current: RunResult
+    baseline: RunResult
+    entries: list[EntryDelta]
+    max_drop: float
+    max_task_drop: float | None
+    missing: list[str] = field(default_factory=list)  # the baseline has them, the run does not
+    extra: list[str] = field(default_factory=list)  # the run has them, the baseline does not
+    allow_missing: bool = False
+
+    @property
+    def macro_baseline(self) -> float:
+        return sum(e.baseline for e in self.entries) / len(self.entries)
+
+    @property
+    def macro_current(self) -> float:
+        return sum(e.current for e in self.entries) / len(self.entries)
+
+    @property
+    def macro_delta(self) -> float:
+        return self.macro_current - self.macro_baseline
+
+    @property
+    def macro_failed(self) -> bool:
+        return -self.macro_delta > self.max_drop + EPSILON
+
+    def task_failed(self, entry: EntryDelta) -> bool:
+        return self.max_task_drop is not None and -entry.delta > self.max_task_drop + EPSILON
+
+    @property
+    def failures(self) -> list[str]:
+        reasons = []
+        if self.macro_failed:
+            reasons.append(f"macro dropped {-self.macro_delta:.2f} points (allowed {self.max_drop:g})")
+        failed = [e for e in self.entries if self.task_failed(e)]
+        if failed:
+            reasons.append(f"{len(failed)} task(s) dropped more than {self.max_task_drop:g} points: "
+                           + ", ".join(_label(e.key) for e in failed))
+        if self.missing and not self.allow_missing:
+            reasons.append(f"{len(self.missing)} baseline task(s) missing from the run: "
+                           + ", ".join(_label(k) for k in self.missing))
+        return reasons
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _order(keys: set[str]) -> list[str]:
+    """Report order for flat keys: tasks in table order, LongBench-E buckets after their task."""
+    by_task: dict[str, list[str]] = {}
+    for key in keys:
+        by_task.setdefault(key.split("[", 1)[0], []).append(key)
+    return [key for task in task_order(by_task) for key in sorted(by_task[task])]
+
+
+def _label(key: str) -> str:
+    task, _, bucket = key.partition("[")
+    return column_label(task) + (f"[{bucket}" if bucket else "")
+
+
+def compare(current: RunResult, baseline: RunResult, *, max_drop: float, max_task_drop: float | None,
+            allow_missing: bool = False) -> CheckResult:
+    if max_drop < 0 or (max_task_drop is not None and max_task_drop < 0):
+        raise UserError("allowed drops must be >= 0 points", field="--max-drop")
+    now, before = current.entries(), baseline.entries()
+    common = set(now) & set(before)
+    if not common:
+        raise UserError(f"run '{current.name}' and baseline '{baseline.name}' have no task in common "
+                        f"(run: {', '.join(_order(set(now))) or 'none'}; baseline: "
+                        f"{', '.join(_order(set(before))) or 'none'})")
+    entries = [EntryDelta(key, before[key], now[key]) for key in _order(common)]
+    return CheckResult(current, baseline, entries, max_drop, max_task_drop,
+                       missing=_order(set(before) - set(now)), extra=_order(set(now) - set(before)),
+                       allow_missing=allow_missing)
+
+
+def summary_markdown(result: CheckResult) -> str:
+    """What a person (or a GitHub job summary) needs: verdict, macro, each task with its change."""
+    verdict = "PASS" if result.passed else "FAIL"
+    lines = [f"### longeval check: {verdict} — `{result.current.name}` vs baseline `{result.baseline.name}`", ""]
+    task_rule = f"{result.max_task_drop:g}" if result.max_task_drop is not None else "not checked"
+    lines.append(f"Macro over the {len(result.entries)} common task(s): {result.macro_baseline:.2f} → "
+                 f"{result.macro_current:.2f} ({result.macro_delta:+.2f} points). "
+                 f"Allowed drop: macro {result.max_drop:g}, per task {task_rule}.")
+    if result.current.status == "partial":
+        lines.append("")
+        lines.append("Note: the run is marked partial (not every record was predicted).")
+    lines += ["", "| Task | Baseline | Run | Change | |", "|---|---:|---:|---:|---|"]
+    for entry in result.entries:
+        mark = "FAIL" if result.task_failed(entry) else ("better" if entry.delta > EPSILON else "ok")
+        lines.append(f"| {_label(entry.key)} | {entry.baseline:.2f} | {entry.current:.2f} | {entry.delta:+.2f} "
+                     f"| {mark} |")
+    mark = "FAIL" if result.macro_failed else "ok"
+    lines.append(f"| **macro** | {result.macro_baseline:.2f} | {result.macro_current:.2f} | "
+                 f"{result.macro_delta:+.2f} | {mark} |")
+    if result.missing:
+        lines += ["", ("Missing from the run (allowed): " if result.allow_missing else "Missing from the run: ")
+                  + ", ".join(_label(k) for k in result.missing)]
+    if result.extra:
+        lines += ["", "Not in the baseline (not compared): " + ", ".join(_label(k) for k in result.extra)]
+    if result.failures:
+        lines += ["", "Failed because:"] + [f"- {reason}" for reason in result.failures]
+    return "\n".join(lines) + "\n"

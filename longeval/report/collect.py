@@ -1,0 +1,252 @@
+"""Find runs on disk and read their scores: run folders, pred folders, plain official folders, report CSVs.
+
+Everything downstream (tables, plots, the CI check) works on `RunResult`, so the many shapes a result can come
+in are dealt with here once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longeval.errors import UserError
+from longeval.tasks import all_tasks
+
+BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eval.py's order
+META_COLUMNS = ("run", "model", "method", "max_length", "source", "status", "bucket")
+
+
+@dataclass
+class RunResult:
+    """The scores of one run (measured or published) plus what identifies it in a table."""
+
+    name: str
+    scores: dict[str, float] = field(default_factory=dict)  # task -> score (x100, as result.json)
+    buckets: dict[str, dict[str, float]] = field(default_factory=dict)  # LongBench-E: base task -> bucket -> score
+    model: str | None = None
+    method: str | None = None  # spec with parameters, e.g. "yarn:factor=4"
+    max_length: int | None = None
+    source: str = "measured"  # "measured", or where published numbers come from
+    status: str | None = None  # run.json status ("complete"/"partial"); None for plain folders
+    path: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.source != "measured"
+
+    def entries(self) -> dict[str, float]:
+        """Every score under one flat key (task, or task[bucket] for LongBench-E) — what the CI check compares."""
+        flat = dict(self.scores)
+        for task, by_bucket in self.buckets.items():
+            for bucket, value in by_bucket.items():
+                flat[f"{task}[{bucket}]"] = value
+        return flat
+
+
+def collect_runs(paths: list[str | Path]) -> list[RunResult]:
+    """Every run under the given paths, in the order given; parent folders expand to the runs inside them."""
+    runs: list[RunResult] = []
+    for raw in paths:
+        runs.extend(_collect_one(Path(raw)))
+    _make_names_unique(runs)
+    return runs
+
+
+def load_single_run(path: str | Path) -> RunResult:
+    """Exactly one run (for `check`): a run folder, a pred/plain folder, a result.json, or a one-row report CSV."""
+    runs = _collect_one(Path(path))
+    if len(runs) != 1:
+        names = ", ".join(run.name for run in runs)
+        raise UserError(f"expected one run, found {len(runs)} ({names}); name a single run folder", path=path)
+    return runs[0]
+
+
+def _collect_one(path: Path) -> list[RunResult]:
+    if not path.exists():
+        raise UserError("no such file or folder", path=path)
+    if path.is_file():
+        if path.suffix == ".csv":
+            return read_report_csv(path)
+        if path.suffix == ".json":
+            return [_plain_run(path.parent, path)]
+        raise UserError("expected a run folder, a result.json or a report .csv", path=path)
+    found = _run_in_folder(path)
+    if found is not None:
+        return [found]
+    runs = []
+    for child in sorted(p for p in path.iterdir() if p.is_dir()):
+        try:
+            run = _run_in_folder(child)
+        except UserError as exc:  # one broken run in a parent folder should not hide the others
+            print(f"longeval report: warning: skipped {exc}", file=sys.stderr)
+            continue
+        if run is not None:
+            runs.append(run)
+    if not runs:
+        raise UserError("no runs here (a run folder has run.json and pred/result.json; a plain folder has "
+                        "result.json)", path=path)
+    return runs
+
+
+def _run_in_folder(folder: Path) -> RunResult | None:
+    """The run stored in this folder, or None when the folder holds no run itself."""
+    if (folder / "run.json").is_file():
+        return _measured_run(folder)
+    if folder.name == "pred" and (folder.parent / "run.json").is_file():
+        return _measured_run(folder.parent)
+    if (folder / "result.json").is_file():
+        return _plain_run(folder, folder / "result.json")
+    if (folder / "pred" / "result.json").is_file():
+        return _plain_run(folder, folder / "pred" / "result.json")
+    return None
+
+
+def _measured_run(folder: Path) -> RunResult:
+    meta = _read_json(folder / "run.json")
+    if not isinstance(meta, dict):
+        raise UserError("expected a JSON object", path=folder / "run.json")
+    result = folder / "pred" / "result.json"
+    if not result.is_file():
+        raise UserError("run has no pred/result.json yet (score it with `longeval score`)", path=folder)
+    scores, buckets = parse_result(_read_json(result), result)
+    model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    method = meta.get("method") if isinstance(meta.get("method"), dict) else {}
+    max_length = meta.get("max_length")
+    return RunResult(
+        name=str(meta.get("run_name") or folder.name),
+        scores=scores,
+        buckets=buckets,
+        model=model.get("name") or (Path(str(model["path"])).name if model.get("path") else None),
+        method=method.get("spec") or _spec_from(method),
+        max_length=max_length if isinstance(max_length, int) and not isinstance(max_length, bool) else None,
+        status=meta.get("status"),
+        path=str(folder),
+    )
+
+
+def _spec_from(method: dict[str, Any]) -> str | None:
+    name = method.get("name")
+    if not name:
+        return None
+    params = method.get("params") or {}
+    return name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def _plain_run(folder: Path, result: Path) -> RunResult:
+    name = folder.name if folder.name != "pred" else folder.parent.name
+    scores, buckets = parse_result(_read_json(result), result)
+    return RunResult(name=name or str(folder), scores=scores, buckets=buckets, model=name, path=str(folder))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"malformed JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    except OSError as exc:
+        raise UserError(f"cannot read ({exc.strerror})", path=path) from None
+
+
+def _number(value: Any) -> float | None:
+    """A score, or None for a missing one (official eval.py writes NaN for an empty LongBench-E bucket)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError
+    return None if math.isnan(value) else float(value)
+
+
+def parse_result(doc: Any, path: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Split an official result.json into plain task scores and LongBench-E bucket scores (by base task)."""
+    if not isinstance(doc, dict) or not doc:
+        raise UserError("expected a JSON object of task -> score", path=path)
+    scores: dict[str, float] = {}
+    buckets: dict[str, dict[str, float]] = {}
+    for task, value in doc.items():
+        try:
+            if isinstance(value, dict):
+                base = all_tasks()[task].base if task in all_tasks() else task
+                parsed = {b: _number(v) for b, v in value.items()}
+                if set(parsed) - set(BUCKETS):
+                    raise UserError(f"unknown length bucket(s) {sorted(set(parsed) - set(BUCKETS))}; expected "
+                                    f"{', '.join(BUCKETS)}", path=path, field=task)
+                buckets[base] = {b: v for b, v in parsed.items() if v is not None}
+            else:
+                number = _number(value)
+                if number is not None:
+                    scores[task] = number
+        except TypeError:
+            raise UserError(f"expected a number, got {value!r}", path=path, field=task) from None
+    return scores, buckets
+
+
+def read_report_csv(path: Path) -> list[RunResult]:
+    """Runs back from a CSV written by `longeval report` (so a committed leaderboard can be a CI baseline)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"cannot read CSV ({exc})", path=path) from None
+    if "run" not in header:
+        raise UserError("not a longeval report CSV (no 'run' column)", path=path, line=1)
+    task_columns = [c for c in header if c not in META_COLUMNS and not c.startswith("avg:") and
+                    not c.startswith("macro")]
+    if not task_columns:
+        raise UserError("no task columns", path=path, line=1)
+    by_name: dict[str, RunResult] = {}
+    for number, row in enumerate(rows, start=2):
+        name = (row.get("run") or "").strip()
+        if not name:
+            raise UserError("empty 'run' cell", path=path, line=number)
+        run = by_name.setdefault(name, RunResult(
+            name=name, model=row.get("model") or None, method=row.get("method") or None,
+            max_length=_csv_int(row.get("max_length"), path, number),
+            source=row.get("source") or "measured", status=row.get("status") or None, path=str(path)))
+        values = {}
+        for column in task_columns:
+            cell = (row.get(column) or "").strip()
+            if cell:
+                try:
+                    values[column] = float(cell)
+                except ValueError:
+                    raise UserError(f"not a number: {cell!r}", path=path, line=number, field=column) from None
+        bucket = (row.get("bucket") or "").strip()
+        if bucket:
+            for task, value in values.items():
+                run.buckets.setdefault(task, {})[bucket] = value
+        else:
+            run.scores.update(values)
+    if not by_name:
+        raise UserError("CSV has no rows", path=path)
+    return list(by_name.values())
+
+
+def _csv_int(cell: str | None, path: Path, line: int) -> int | None:
+    if not cell or not cell.strip():
+        return None
+    try:
+        return int(float(cell))
+    except ValueError:
+        raise UserError(f"not an integer: {cell!r}", path=path, line=line, field="max_length") from None
+
+
+def _make_names_unique(runs: list[RunResult]) -> None:
+    """Two folders with the same name (e.g. two `.../llama/` trees) get their parent's name in front."""
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.name] = seen.get(run.name, 0) + 1
+    for run in runs:
+        if seen[run.name] > 1 and run.path:
+            run.name = f"{Path(run.path).parent.name}/{run.name}"
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.name] = counts.get(run.name, 0) + 1
+        if counts[run.name] > 1:
+            run.name = f"{run.name}#{counts[run.name]}"

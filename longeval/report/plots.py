@@ -1,0 +1,92 @@
+"""PNG charts: macro score against context length (the paper's Table 4 as lines) and a per-task difference map."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window (CI, servers)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from longeval.errors import UserError  # noqa: E402
+from longeval.report.table import Leaderboard, column_label  # noqa: E402
+
+
+def _length_label(tokens: int) -> str:
+    return f"{tokens / 1024:g}k" if tokens % 1024 == 0 else f"{tokens:,}"
+
+
+def plot_macro_vs_length(board: Leaderboard, path: Path) -> bool:
+    """One line per (model, method): macro against max length; published rows dashed. False when nothing to draw."""
+    frame = board.frame.dropna(subset=["max_length", "macro"])
+    if frame.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lengths: set[int] = set()
+    lines = frame.groupby(["source", "model", "method"], dropna=False, sort=False)
+    for index, ((source, model, method), rows) in enumerate(lines):
+        rows = rows.sort_values("max_length")
+        xs = [int(v) for v in rows["max_length"]]
+        lengths.update(xs)
+        published = source != "measured"
+        label = (f"paper: {method or model}" if published
+                 else " · ".join(str(v) for v in (model, method) if isinstance(v, str) and v))
+        ax.plot(xs, rows["macro"].tolist(), marker="o", linestyle="--" if published else "-",
+                color=colors[index % len(colors)], alpha=0.75 if published else 1.0, label=label)
+    ax.set_xscale("log", base=2)
+    ticks = sorted(lengths)
+    ax.set_xticks(ticks, [_length_label(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("context length (tokens, prompt truncated in the middle)")
+    counts = sorted({int(c) for c in frame["macro:count"]})
+    ax.set_ylabel("macro score (mean over " + "/".join(map(str, counts)) + " tasks)")
+    ax.set_title("LongBench macro score vs context length")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def plot_delta_heatmap(board: Leaderboard, baseline: str, path: Path) -> None:
+    """Per task (and macro): each run's score minus the baseline run's; blue better, red worse, grey missing."""
+    frame = board.frame.set_index("run", drop=False)
+    if baseline not in frame.index:
+        raise UserError(f"baseline '{baseline}' is not among the runs ({', '.join(frame.index)})", field="--baseline")
+    others = frame[frame["run"] != baseline]
+    if others.empty:
+        raise UserError("the heat map needs at least one run besides the baseline", field="--baseline")
+    columns = [*board.tasks, "macro"]
+    base = frame.loc[baseline, columns].astype(float)
+    delta = others[columns].astype(float).sub(base, axis=1)
+    values = delta.to_numpy(dtype=float)
+    finite = np.abs(values[np.isfinite(values)])
+    limit = max(float(finite.max()) if finite.size else 1.0, 1.0)
+    height = 1.6 + 0.45 * len(delta)
+    width = 2.5 + 0.62 * len(columns)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=120)
+    cmap = matplotlib.colormaps["RdBu"].copy()
+    cmap.set_bad("#d0d7de")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        text = "—" if math.isnan(value) else f"{value:+.1f}"
+        dark = not math.isnan(value) and abs(value) > 0.6 * limit
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    ax.set_xticks(range(len(columns)), [column_label(c) if c != "macro" else "macro" for c in columns],
+                  rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(delta)), [_short(name) for name in delta.index], fontsize=8)
+    ax.set_title(f"score minus baseline '{baseline}' (points)", fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _short(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+

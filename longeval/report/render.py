@@ -1,0 +1,230 @@
+"""Leaderboards -> markdown (the paper's layout), CSV (one row per run) and one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from longeval import __version__
+from longeval.report.collect import META_COLUMNS
+from longeval.report.table import Group, Leaderboard, column_label, groups_for, task_order
+from longeval.tasks import all_tasks
+
+MISSING = "—"
+
+
+@dataclass
+class Report:
+    main: Leaderboard
+    buckets: Leaderboard
+    notes: list[str] = field(default_factory=list)
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG) embedded in the HTML page
+
+    def boards(self) -> list[tuple[str, Leaderboard]]:
+        out = []
+        if len(self.main.frame):
+            out.append(("LongBench", self.main))
+        if len(self.buckets.frame):
+            out.append(("LongBench-E by length bucket", self.buckets))
+        return out
+
+
+def fmt(value: object) -> str:
+    """Scores with two decimals (result.json precision); missing as a dash, never as 0."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return MISSING
+    return f"{float(value):.2f}"
+
+
+def group_header(board: Leaderboard, group: Group) -> tuple[str, bool]:
+    """Header text with coverage, and whether each cell must show its own (rows cover different task counts)."""
+    counts = set(board.frame[f"{group.key}:count"].tolist())
+    total = len(group.tasks)
+    if len(counts) <= 1:
+        count = counts.pop() if counts else 0
+        return f"{group.label} ({count}/{total})", False
+    return f"{group.label} (of {total})", True
+
+
+def group_cell(row: pd.Series, group: Group, per_cell: bool) -> str:
+    text = fmt(row[group.key])
+    count, total = int(row[f"{group.key}:count"]), int(row[f"{group.key}:total"])
+    if per_cell and count and count < total:
+        text += f" ({count}/{total})"
+    return text
+
+
+def _text(value: object) -> str:
+    return MISSING if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "" else str(value)
+
+
+def _run_label(row: pd.Series) -> str:
+    label = str(row["run"])
+    return label + " (partial)" if row["status"] == "partial" else label
+
+
+def _meta_cells(row: pd.Series, with_bucket: bool) -> list[str]:
+    cells = [_run_label(row), _text(row["model"]), _text(row["method"]),
+             MISSING if pd.isna(row["max_length"]) else str(int(row["max_length"]))]
+    if with_bucket:
+        cells.append(row["bucket"])
+    return [str(c) for c in cells]
+
+
+def _meta_headers(with_bucket: bool) -> list[str]:
+    return ["Run", "Model", "Method", "Max length"] + (["Bucket"] if with_bucket else [])
+
+
+def _groups_line(board: Leaderboard) -> str:
+    parts = [f"{g.label} = {', '.join(column_label(t) for t in g.tasks)}" for g in board.groups if g.key != "macro"]
+    return "Averages: " + "; ".join(parts) + "; macro = mean of every task column a row has." if parts else ""
+
+
+def _sources_line(board: Leaderboard) -> str:
+    sources = sorted({s for s in board.frame["source"] if s != "measured"})
+    if not sources:
+        return ""
+    return ("Rows in *italics* are published numbers, not measured here (" + "; ".join(sources) + ").")
+
+
+def to_markdown(report: Report) -> str:
+    out = []
+    for title, board in report.boards():
+        with_bucket = board.kind == "e"
+        headers = _meta_headers(with_bucket) + [column_label(t) for t in board.tasks]
+        per_cell = {}
+        for group in board.groups:
+            text, per_cell[group.key] = group_header(board, group)
+            headers.append(text)
+        align = ["---"] * len(_meta_headers(with_bucket)) + ["---:"] * (len(headers) - len(_meta_headers(with_bucket)))
+        lines = [f"## {title}", ""]
+        if _groups_line(board):
+            lines += [_groups_line(board), ""]
+        lines += ["| " + " | ".join(_md(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
+        for _, row in board.frame.iterrows():
+            cells = _meta_cells(row, with_bucket)
+            cells += [fmt(row[t]) for t in board.tasks]
+            cells += [group_cell(row, g, per_cell[g.key]) for g in board.groups]
+            cells = [_md(c) for c in cells]
+            if row["source"] != "measured":
+                cells[0] = f"*{cells[0]}*"
+            lines.append("| " + " | ".join(cells) + " |")
+        if _sources_line(board):
+            lines += ["", _sources_line(board)]
+        out.append("\n".join(lines))
+    out += report.notes
+    return "\n\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+
+
+def to_csv(report: Report) -> str:
+    """One row per run (per run and bucket for LongBench-E); task columns by task name; averages with coverage."""
+    frames = [board.frame for _, board in report.boards()]
+    if not frames:
+        return ""
+    tasks = task_order({t for _, board in report.boards() for t in board.tasks})
+    columns = list(META_COLUMNS) + tasks
+    for group in groups_for(tasks):
+        columns += [group.key, f"{group.key}:count", f"{group.key}:total"]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = frame.reindex(columns=columns)
+    for column in columns:
+        if column.endswith(":count") or column.endswith(":total"):
+            frame[column] = frame[column].astype("Int64")
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1f2328;background:#fff}
+h1{font-size:1.5rem;margin:0 0 .25rem} h2{font-size:1.15rem;margin:2rem 0 .5rem}
+p.meta,p.note{color:#59636e;font-size:.85rem;margin:.25rem 0}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #d1d9e0;padding:.3rem .5rem;white-space:nowrap}
+th{background:#f6f8fa;font-weight:600;text-align:center}
+td.num{text-align:right} td.missing{color:#8c959f;text-align:center}
+td.avg,th.avg{background:#f3f6fb} td.macro,th.macro{background:#e8effa;font-weight:600}
+tr.reference td{font-style:italic;color:#59636e;background:#fbfaf5}
+tr.reference td.run::after{content:" \\2020";color:#9a6700}
+td.best{font-weight:700;color:#0b5cad}
+figure{margin:1.5rem 0} figure img{max-width:100%;border:1px solid #d1d9e0}
+figcaption{color:#59636e;font-size:.85rem}
+"""
+
+
+def to_html(report: Report) -> str:
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             "<title>longeval leaderboard</title>", f"<style>{CSS}</style></head><body>",
+             "<h1>LongBench leaderboard</h1>",
+             f'<p class="meta">Made by longeval {html.escape(__version__)}. Scores are official LongBench task '
+             "scores (&times;100); &ldquo;&mdash;&rdquo; marks a task a run does not have. Averages show "
+             "(tasks present / tasks in the group).</p>"]
+    for title, board in report.boards():
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(_html_table(board))
+        if _sources_line(board):
+            parts.append('<p class="note">&dagger; ' + html.escape(_sources_line(board).replace("*italics*", "italics"))
+                         + "</p>")
+    for note in report.notes:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
+    for caption, png in report.images:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_table(board: Leaderboard) -> str:
+    with_bucket = board.kind == "e"
+    meta = _meta_headers(with_bucket)
+    first = [f'<th rowspan="2">{html.escape(h)}</th>' for h in meta]
+    for label, span in _category_spans(board.tasks):
+        first.append(f'<th colspan="{span}">{html.escape(label)}</th>')
+    first.append(f'<th colspan="{len(board.groups)}" class="avg">averages</th>')
+    second = [f'<th title="{html.escape(t)}">{html.escape(column_label(t))}</th>' for t in board.tasks]
+    per_cell = {}
+    for group in board.groups:
+        text, per_cell[group.key] = group_header(board, group)
+        css = "macro" if group.key == "macro" else "avg"
+        second.append(f'<th class="{css}">{html.escape(text)}</th>')
+    measured = board.frame[board.frame["source"] == "measured"]
+    best = {t: measured[t].max() for t in board.tasks} if len(measured) > 1 else {}
+    rows = []
+    for _, row in board.frame.iterrows():
+        css = ' class="reference"' if row["source"] != "measured" else ""
+        cells = [f'<td class="run">{html.escape(c)}</td>' if i == 0 else f"<td>{html.escape(c)}</td>"
+                 for i, c in enumerate(_meta_cells(row, with_bucket))]
+        for task in board.tasks:
+            text = fmt(row[task])
+            kind = "missing" if text == MISSING else "num"
+            if kind == "num" and row["source"] == "measured" and best.get(task) == row[task]:
+                kind += " best"
+            cells.append(f'<td class="{kind}">{text}</td>')
+        for group in board.groups:
+            text = group_cell(row, group, per_cell[group.key])
+            kind = ("missing " if text == MISSING else "num ") + ("macro" if group.key == "macro" else "avg")
+            cells.append(f'<td class="{kind}">{html.escape(text)}</td>')
+        rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
+    return ('<div class="scroll"><table><thead><tr>' + "".join(first) + "</tr><tr>" + "".join(second)
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+
+
+def _category_spans(tasks: list[str]) -> list[tuple[str, int]]:
+    """Consecutive task columns of one category share a header cell (as the paper groups its columns)."""
+    spans: list[tuple[str, int]] = []
+    for task in tasks:
+        label = all_tasks()[task].category if task in all_tasks() else "other"
+        if spans and spans[-1][0] == label:
+            spans[-1] = (label, spans[-1][1] + 1)
+        else:
+            spans.append((label, 1))
+    return spans
