@@ -1,0 +1,127 @@
+"""LongBench data loading: folder and zip layouts, schema errors, checksums, the hub offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from longeval.cli import main
+from longeval.data import open_source
+from longeval.errors import UserError
+from longeval.tasks import get_task
+
+
+def record(i: int, **overrides) -> dict:
+    base = {"input": f"question {i}", "context": f"context {i} " * 5, "answers": [f"answer {i}"], "length": 10 + i,
+            "dataset": "hotpotqa", "language": "en", "all_classes": None, "_id": f"id{i:03d}"}
+    base.update(overrides)
+    return base
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("layout", ["data/{}.jsonl", "{}.jsonl"])
+def test_folder_layouts(tmp_path, layout):
+    write_jsonl(tmp_path / layout.format("hotpotqa"), [record(i) for i in range(3)])
+    source = open_source(tmp_path)
+    records = source.load(get_task("hotpotqa"))
+    assert [r["_id"] for r in records] == ["id000", "id001", "id002"]
+    assert source.load(get_task("hotpotqa"), limit=2)[-1]["_id"] == "id001"
+
+
+def test_zip_and_folder_give_same_records_and_checksum(tmp_path):
+    folder = tmp_path / "LongBench"
+    write_jsonl(folder / "data" / "hotpotqa.jsonl", [record(i) for i in range(3)])
+    write_jsonl(folder / "data" / "hotpotqa_e.jsonl", [record(i, length=5000 * i) for i in range(3)])
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # the official data.zip holds data/<task>.jsonl
+        for path in (folder / "data").iterdir():
+            zf.write(path, f"data/{path.name}")
+    from_dir, from_zip = open_source(folder), open_source(archive)
+    for name in ("hotpotqa", "hotpotqa_e"):
+        assert from_dir.load(get_task(name)) == from_zip.load(get_task(name))
+    assert from_dir.checksum() == from_zip.checksum()
+    assert from_zip.kind == "zip" and from_dir.kind == "dir"
+
+
+def test_checksum_changes_with_content(tmp_path):
+    write_jsonl(tmp_path / "hotpotqa.jsonl", [record(0)])
+    first = open_source(tmp_path)
+    first.load(get_task("hotpotqa"))
+    write_jsonl(tmp_path / "hotpotqa.jsonl", [record(0, answers=["other"])])
+    second = open_source(tmp_path)
+    second.load(get_task("hotpotqa"))
+    assert first.checksum() != second.checksum()
+
+
+def test_missing_task_file_names_folder(tmp_path):
+    write_jsonl(tmp_path / "data" / "hotpotqa.jsonl", [record(0)])
+    with pytest.raises(UserError, match="no trec.jsonl"):
+        open_source(tmp_path).load(get_task("trec"))
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"context": None}, "context", "must be a string"),
+    ({"answers": "Paris"}, "answers", "list of strings"),
+    ({"answers": [1]}, "answers", "only strings"),
+    ({"length": "12"}, "length", "integer"),
+    ({"all_classes": "Food"}, "all_classes", "list of strings or null"),
+])
+def test_schema_errors_are_located(tmp_path, change, field, message):
+    write_jsonl(tmp_path / "hotpotqa.jsonl", [record(0), record(1, **change)])
+    with pytest.raises(UserError, match=message) as info:
+        open_source(tmp_path).load(get_task("hotpotqa"))
+    assert info.value.line == 2 and info.value.field == field and info.value.path.endswith("hotpotqa.jsonl")
+
+
+def test_missing_context_via_cli_is_one_line_exit_2(tmp_path, capsys, tiny_model):
+    broken = record(1)
+    del broken["context"]
+    write_jsonl(tmp_path / "data" / "hotpotqa.jsonl", [record(0), broken])
+    code = main(["prompts", "--tasks", "hotpotqa", "--data", str(tmp_path), "--tokenizer", str(tiny_model),
+                 "--max-length", "100", "--out", str(tmp_path / "p.jsonl")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert "\n" not in err and "hotpotqa.jsonl:2" in err and "field 'context'" in err and "missing" in err
+
+
+def test_malformed_json_and_duplicate_ids(tmp_path):
+    path = tmp_path / "hotpotqa.jsonl"
+    path.write_text(json.dumps(record(0)) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(UserError, match="malformed JSON") as info:
+        open_source(tmp_path).load(get_task("hotpotqa"))
+    assert info.value.line == 2
+    write_jsonl(path, [record(0), record(0)])
+    with pytest.raises(UserError, match="duplicate _id"):
+        open_source(tmp_path).load(get_task("hotpotqa"))
+
+
+def test_bad_data_argument(tmp_path):
+    with pytest.raises(UserError, match="no such folder"):
+        open_source(tmp_path / "nowhere")
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    with pytest.raises(UserError, match="not a zip"):
+        open_source(text_file)
+
+
+def test_hub_offline_is_one_clear_line(tmp_path):
+    """The hub cannot be reached here: with HF_HUB_OFFLINE=1 and an empty cache the download must fail cleanly."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    code = ("import sys\nfrom longeval.data import open_source\nfrom longeval.errors import UserError\n"
+            "try:\n    open_source('hub')\nexcept UserError as exc:\n    print(exc)\n    sys.exit(2)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    message = done.stdout.strip()
+    assert "\n" not in message and "THUDM/LongBench" in message and "--data" in message
+    assert "Traceback" not in done.stderr
