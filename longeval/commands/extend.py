@@ -1,15 +1,120 @@
-"""`longeval extend` (not built yet)."""
+"""`longeval extend`: write a derived checkpoint whose config carries a context-extension method."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+from pathlib import Path
 
-HELP = "(not built yet)"
+from longeval.errors import UserError
+
+HELP = "write a derived checkpoint (config carrying the method and new max length; weights hard-linked)"
+DESCRIPTION = HELP + """
+
+The new config.json has the method's RoPE settings (standard rope types transformers and vLLM both read),
+max_position_embeddings, and longeval_method (provenance); EABF adds longeval_query_scale and the EABF
+architecture name (vLLM needs longeval's plugin for it). Tokenizer files are copied, weights hard-linked when
+the file system allows, else copied. `longeval run --model DIR` then uses the method without --method.
+"""
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+SKIPPED_FILES = {"config.json", "longeval_tiny_model.json"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("base", help="checkpoint folder (config.json, weights, tokenizer)")
+    parser.add_argument("--method", required=True, help="method spec NAME[:key=value,...] (see `longeval methods`)")
+    parser.add_argument("--out", required=True, help="new checkpoint folder (must not exist or be empty)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="positions the extended model serves (default: what the method covers; required "
+                             "for methods valid at any length: abf, eabf, dynamic-ntk)")
+
+
+def extended_config(base_config: dict, method, max_length: int, base_name: str) -> dict:
+    """base_config with the method applied: legacy RoPE keys removed, overrides set, unset keys dropped."""
+    from longeval.methods.vllm_plugin import EABF_ARCHITECTURE
+
+    config = {k: v for k, v in base_config.items() if k not in ("rope_scaling", "rope_theta")}
+    for key, value in method.config_overrides(base_config, max_length).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    config["longeval_method"]["extended_from"] = base_name
+    if config.get("longeval_query_scale"):
+        config["architectures"] = [EABF_ARCHITECTURE]
+    elif config.get("architectures") == [EABF_ARCHITECTURE]:
+        config["architectures"] = ["LlamaForCausalLM"]
+    return config
+
+
+def _link_or_copy(source: Path, target: Path) -> bool:
+    """Hard-link source to target; copy when linking is impossible. True when linked."""
+    try:
+        os.link(source, target)
+        return True
+    except OSError:
+        shutil.copy2(source, target)
+        return False
+
+
+def _raise_tokenizer_limit(path: Path, positions: int) -> None:
+    """vLLM caps the context at the tokenizer's model_max_length: lift it to the extended length."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    limit = data.get("model_max_length")
+    if isinstance(limit, int | float) and limit < positions:
+        data["model_max_length"] = positions
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from longeval.io import write_json_atomic
+    from longeval.methods import UNBOUNDED, parse_method
+
+    base, out = Path(args.base), Path(args.out)
+    config_path = base / "config.json"
+    if not config_path.is_file():
+        raise UserError("not a checkpoint folder (no config.json)", path=base)
+    try:
+        base_config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read config: {exc}", path=config_path) from None
+    method = parse_method(args.method)
+    covered = method.covered_length(base_config)
+    max_length = args.max_length
+    if max_length is None:
+        if covered == UNBOUNDED:
+            raise UserError(f"method {method.spec} works at any length: give --max-length")
+        max_length = covered
+    if max_length < 1:
+        raise UserError(f"--max-length must be positive, got {max_length}")
+    if max_length > covered:
+        raise UserError(f"--max-length {max_length} exceeds what method {method.spec} covers on this checkpoint "
+                        f"({covered} positions); raise the factor or lower the max length")
+    if out.resolve() == base.resolve():
+        raise UserError("--out must differ from the base checkpoint", path=out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError("output folder exists and is not empty", path=out)
+    config = extended_config(base_config, method, max_length, base.resolve().name)
+
+    out.mkdir(parents=True, exist_ok=True)
+    linked = copied = 0
+    for source in sorted(base.iterdir()):
+        if not source.is_file() or source.name in SKIPPED_FILES:
+            continue
+        target = out / source.name
+        if source.name.endswith(WEIGHT_SUFFIXES):
+            if _link_or_copy(source, target):
+                linked += 1
+            else:
+                copied += 1
+        else:
+            shutil.copy2(source, target)
+            if source.name == "tokenizer_config.json":
+                _raise_tokenizer_limit(target, max(max_length, config["max_position_embeddings"]))
+    write_json_atomic(out / "config.json", config, indent=2)
+    print(f"wrote {out}: method {method.spec}, max_position_embeddings {config['max_position_embeddings']}, "
+          f"serves {max_length} positions; weights: {linked} hard-linked, {copied} copied")
+    return 0

@@ -1,0 +1,182 @@
+"""The transformers backend: greedy decoding of token-id prompts with a context-extension method applied.
+
+Slower than vLLM, but it is the reference implementation of the methods (EABF through transformers' attention
+interface) and needs no extra engine. Decoding is an explicit greedy loop, equivalent to the official pred.py's
+`model.generate(num_beams=1, do_sample=False, ...)`: argmax per step, EOS and the task's extra stop ids end a
+sequence (and are kept in its ids), and those ids are banned for the first `min_new_tokens` steps (samsum's
+`min_length = context_length + 1`). Prompts are batched with left padding, an attention mask and position ids
+counted from each prompt's first real token, so batched output equals one-at-a-time output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from longeval.backends.base import Generation, GenerationParams
+from longeval.errors import UserError
+from longeval.methods import Method, method_from_config
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str):
+    """"auto" is float32 on CPU (exact comparisons) and bfloat16 on GPU (the paper's setting)."""
+    import torch
+
+    if dtype == "auto":
+        return torch.float32 if device == "cpu" else torch.bfloat16
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise UserError(f"unknown dtype {dtype!r} (choose from auto, {', '.join(names)})")
+    return names[dtype]
+
+
+def extended_config(model_path: str | Path, method: Method | None = None, max_length: int | None = None):
+    """The checkpoint's transformers config with the method's overrides applied, and the method used.
+
+    Without a method, the one the checkpoint carries is used (an extended checkpoint, or plain RoPE). Without a
+    max length, the method's own covered length (or the checkpoint's max positions if unbounded) is used.
+    """
+    from transformers import AutoConfig
+
+    from longeval.methods import UNBOUNDED, base_rope
+    from longeval.methods.hf import register
+
+    register()
+    try:
+        config = AutoConfig.from_pretrained(str(model_path))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read a model config: {exc}".splitlines()[0], path=model_path) from None
+    raw = config.to_dict()
+    method = method or method_from_config(raw)
+    if max_length is None:
+        covered = method.covered_length(raw)
+        max_length = covered if covered != UNBOUNDED else max(base_rope(raw).original_max,
+                                                              int(raw.get("max_position_embeddings") or 0))
+    for key, value in method.config_overrides(raw, max_length).items():
+        setattr(config, key, value)
+    return config, method
+
+
+def load_hf_model(model_path: str | Path, method: Method | None = None, max_length: int | None = None,
+                  dtype: str = "auto", device: str = "auto"):
+    """A transformers causal LM with the method applied (EABF through its attention function), in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    from longeval.methods.hf import EABF_ATTENTION
+
+    config, method = extended_config(model_path, method, max_length)
+    device = resolve_device(device)
+    attention = EABF_ATTENTION if getattr(config, "longeval_query_scale", None) else "sdpa"
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), config=config, dtype=resolve_dtype(dtype, device),
+                                                 attn_implementation=attention)
+    return model.to(device).eval()
+
+
+class HFBackend:
+    """Backend protocol over transformers (see backends/base.py)."""
+
+    name = "hf"
+
+    def __init__(self, model_path: str | Path, method: Method | None = None, max_length: int | None = None,
+                 dtype: str = "auto", device: str = "auto", batch_size: int = 8) -> None:
+        from transformers import AutoTokenizer
+
+        if batch_size < 1:
+            raise UserError(f"batch size must be at least 1, got {batch_size}")
+        self.device = resolve_device(device)
+        self.model = load_hf_model(model_path, method, max_length, dtype, self.device)
+        self.method = method or method_from_config(self.model.config.to_dict())
+        self.dtype = str(self.model.dtype).removeprefix("torch.")
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        self.eos_ids = self._eos_ids()
+        self.pad_id = next(i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0) if i is not None)
+
+    def _eos_ids(self) -> tuple[int, ...]:
+        ids: list[int] = []
+        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            for value in source if isinstance(source, list | tuple) else [source]:
+                if value is not None and value not in ids:
+                    ids.append(int(value))
+        return tuple(ids)
+
+    def versions(self) -> dict[str, str]:
+        import torch
+        import transformers
+
+        return {"transformers": transformers.__version__, "torch": torch.__version__}
+
+    def close(self) -> None:
+        import torch
+
+        self.model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: GenerationParams) -> list[Generation]:
+        """Greedy-decode every prompt; batches hold prompts of similar length (sorted longest first)."""
+        for index, prompt in enumerate(prompts):
+            if len(prompt) == 0:
+                raise UserError(f"prompt {index} is empty")
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+        results: list[Generation | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            for index, generation in zip(chunk, self._generate_batch([prompts[i] for i in chunk], params),
+                                         strict=True):
+                results[index] = generation
+        return [r for r in results if r is not None]
+
+    def _generate_batch(self, prompts: list[Sequence[int]], params: GenerationParams) -> list[Generation]:
+        import torch
+        from transformers import DynamicCache
+
+        started = time.perf_counter()
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
+            attention_mask[row, width - len(prompt):] = 1
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        # Positions count real tokens only, so a left-padded prompt sees the same positions as alone.
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        stop_ids = torch.tensor(sorted(set(self.eos_ids) | set(params.stop_token_ids)), dtype=torch.long,
+                                device=self.device)
+        new_tokens: list[list[int]] = [[] for _ in prompts]
+        finished = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
+        cache = DynamicCache(config=self.model.config)
+        step_ids, step_positions = input_ids, position_ids
+        with torch.inference_mode():
+            for step in range(params.max_new_tokens):
+                out = self.model(input_ids=step_ids, attention_mask=attention_mask, position_ids=step_positions,
+                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
+                logits = out.logits[:, -1, :].float()
+                if step < params.min_new_tokens and len(stop_ids):
+                    logits[:, stop_ids] = float("-inf")
+                next_ids = logits.argmax(dim=-1)
+                for row, token in enumerate(next_ids.tolist()):
+                    if not finished[row]:
+                        new_tokens[row].append(token)
+                finished |= torch.isin(next_ids, stop_ids)
+                if bool(finished.all()):
+                    break
+                step_ids = next_ids[:, None]
+                step_positions = step_positions[:, -1:] + 1
+                attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(prompts), 1))], dim=-1)
+        seconds = time.perf_counter() - started
+        return [Generation(token_ids=ids, text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                           stats={"prompt_tokens": float(len(prompt)), "generated_tokens": float(len(ids)),
+                                  "batch_seconds": seconds})
+                for prompt, ids in zip(prompts, new_tokens, strict=True)]
+
