@@ -18,7 +18,7 @@ from longeval.errors import UserError
 from longeval.tasks import all_tasks
 
 BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eval.py's order
-META_COLUMNS = ("run", "model", "method", "max_length", "source", "status", "bucket")
+META_COLUMNS = ("run", "model", "method", "max_length", "source", "status", "limit", "bucket")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class RunResult:
     max_length: int | None = None
     source: str = "measured"  # "measured", or where published numbers come from
     status: str | None = None  # run.json status ("complete"/"partial"); None for plain folders
+    limit: int | None = None  # run.json limit: only the first N records of each task were predicted
     path: str | None = None
 
     @property
@@ -125,6 +126,7 @@ def _measured_run(folder: Path) -> RunResult:
         method=method.get("spec") or _spec_from(method),
         max_length=max_length if isinstance(max_length, int) and not isinstance(max_length, bool) else None,
         status=meta.get("status"),
+        limit=meta.get("limit") if isinstance(meta.get("limit"), int) else None,
         path=str(folder),
     )
 
@@ -207,8 +209,9 @@ def read_report_csv(path: Path) -> list[RunResult]:
             raise UserError("empty 'run' cell", path=path, line=number)
         run = by_name.setdefault(name, RunResult(
             name=name, model=row.get("model") or None, method=row.get("method") or None,
-            max_length=_csv_int(row.get("max_length"), path, number),
-            source=row.get("source") or "measured", status=row.get("status") or None, path=str(path)))
+            max_length=_csv_int(row.get("max_length"), path, number, "max_length"),
+            source=row.get("source") or "measured", status=row.get("status") or None,
+            limit=_csv_int(row.get("limit"), path, number, "limit"), path=str(path)))
         values = {}
         for column in task_columns:
             cell = (row.get(column) or "").strip()
@@ -228,13 +231,13 @@ def read_report_csv(path: Path) -> list[RunResult]:
     return list(by_name.values())
 
 
-def _csv_int(cell: str | None, path: Path, line: int) -> int | None:
+def _csv_int(cell: str | None, path: Path, line: int, column: str) -> int | None:
     if not cell or not cell.strip():
         return None
     try:
         return int(float(cell))
     except ValueError:
-        raise UserError(f"not an integer: {cell!r}", path=path, line=line, field="max_length") from None
+        raise UserError(f"not an integer: {cell!r}", path=path, line=line, field=column) from None
 
 
 def _make_names_unique(runs: list[RunResult]) -> None:

@@ -70,8 +70,7 @@ def plot_delta_heatmap(board: Leaderboard, baseline: str, path: Path) -> None:
     height = 1.6 + 0.45 * len(delta)
     width = 2.5 + 0.62 * len(columns)
     fig, ax = plt.subplots(figsize=(width, height), dpi=120)
-    cmap = matplotlib.colormaps["RdBu"].copy()
-    cmap.set_bad("#d0d7de")
+    cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="#d0d7de")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
     for (i, j), value in np.ndenumerate(values):
         text = "—" if math.isnan(value) else f"{value:+.1f}"

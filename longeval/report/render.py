@@ -64,6 +64,8 @@ def _text(value: object) -> str:
 
 def _run_label(row: pd.Series) -> str:
     label = str(row["run"])
+    if not pd.isna(row["limit"]):
+        label += f" (first {int(row['limit'])} per task)"
     return label + " (partial)" if row["status"] == "partial" else label
 
 
