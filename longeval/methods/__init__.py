@@ -39,6 +39,9 @@ UNBOUNDED = sys.maxsize
 
 ABF_BASE = 500000.0
 
+# RoPE types a checkpoint's config may carry (transformers' standard ones longeval maps, and the paper's legacy one).
+KNOWN_ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "llama3", "eabf")
+
 
 @dataclass(frozen=True)
 class Param:
@@ -365,6 +368,9 @@ def base_rope(config: Mapping[str, Any] | Any) -> BaseRope:
     """The checkpoint's original theta, L0 and rotary dim (from longeval's provenance key when present)."""
     data = _as_dict(config)
     settings = rope_settings(data)
+    if settings["rope_type"] not in KNOWN_ROPE_TYPES:
+        raise UserError(f"unsupported RoPE type {settings['rope_type']!r} in config (longeval handles: "
+                        f"{', '.join(KNOWN_ROPE_TYPES)})", field="rope_parameters")
     provenance = data.get("longeval_method") or {}
     theta = provenance.get("original_rope_theta") or settings["rope_theta"]
     original_max = (provenance.get("original_max_position_embeddings")
@@ -422,8 +428,8 @@ def method_from_config(config: Mapping[str, Any] | Any) -> Method:
         if attention_factor is not None and abs(float(attention_factor) - default_factor) > 1e-12:
             params["attention_factor"] = attention_factor
         return make_method("yarn", params, context=context)
-    raise UserError(f"unsupported RoPE type {rope_type!r} in config (longeval handles: default, linear, dynamic, "
-                    "yarn, llama3, eabf)", field="rope_parameters")
+    raise UserError(f"unsupported RoPE type {rope_type!r} in config (longeval handles: "
+                    f"{', '.join(KNOWN_ROPE_TYPES)})", field="rope_parameters")
 
 
 __all__ = [
