@@ -28,22 +28,27 @@ def plot_macro_vs_length(board: Leaderboard, path: Path) -> bool:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     lengths: set[int] = set()
     lines = frame.groupby(["source", "model", "method"], dropna=False, sort=False)
-    for index, ((source, model, method), rows) in enumerate(lines):
+    families: dict[str, str] = {}  # one colour per method family: measured solid, published dashed
+    for (source, model, method), rows in lines:
         rows = rows.sort_values("max_length")
         xs = [int(v) for v in rows["max_length"]]
         lengths.update(xs)
         published = source != "measured"
+        family = method.split(":")[0].lower() if isinstance(method, str) and method else f"model {model}"
+        color = families.setdefault(family, colors[len(families) % len(colors)])
         label = (f"paper: {method or model}" if published
                  else " · ".join(str(v) for v in (model, method) if isinstance(v, str) and v))
         ax.plot(xs, rows["macro"].tolist(), marker="o", linestyle="--" if published else "-",
-                color=colors[index % len(colors)], alpha=0.75 if published else 1.0, label=label)
+                color=color, alpha=0.7 if published else 1.0, label=label)
     ax.set_xscale("log", base=2)
     ticks = sorted(lengths)
     ax.set_xticks(ticks, [_length_label(t) for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("context length (tokens, prompt truncated in the middle)")
     counts = sorted({int(c) for c in frame["macro:count"]})
-    ax.set_ylabel("macro score (mean over " + "/".join(map(str, counts)) + " tasks)")
+    over = (f"{counts[0]} tasks" if len(counts) == 1
+            else f"the {counts[0]} to {counts[-1]} of {len(board.tasks)} tasks each run has")
+    ax.set_ylabel(f"macro score (mean over {over})")
     ax.set_title("LongBench macro score vs context length")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")

@@ -156,6 +156,8 @@ td.avg,th.avg{background:#f3f6fb} td.macro,th.macro{background:#e8effa;font-weig
 tr.reference td{font-style:italic;color:#59636e;background:#fbfaf5}
 tr.reference td.run::after{content:" \\2020";color:#9a6700}
 td.best{font-weight:700;color:#0b5cad}
+td.run{position:sticky;left:0;background:#fff;z-index:1} tr.reference td.run{background:#fbfaf5}
+thead th:first-child{position:sticky;left:0;z-index:2}
 figure{margin:1.5rem 0} figure img{max-width:100%;border:1px solid #d1d9e0}
 figcaption{color:#59636e;font-size:.85rem}
 """
