@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 BUCKETS = ("0-4k", "4-8k", "8k+")
+# The official retrieval metrics take the gold id from the answer with these patterns (and crash without one).
+_GOLD_PARAGRAPH = {"retrieval": re.compile(r"Paragraph (\d+)"), "retrieval_zh": re.compile(r"段落(\d+)")}
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,20 @@ def parse_prediction(obj: Mapping[str, Any], *, path: Path, line: int, need_leng
 def read_prediction_file(path: str | Path, task: Task, *, need_length: bool = False) -> PredictionFile:
     path = Path(path)
     predictions: list[Prediction] = []
-    last_line = 0
+    line_numbers: list[int] = []
     for line, obj in iter_jsonl(path):
         predictions.append(parse_prediction(obj, path=path, line=line, need_length=need_length))
-        last_line = line
+        line_numbers.append(line)
     if not predictions:
         raise UserError("no predictions in file", path=path)
+    gold_pattern = _GOLD_PARAGRAPH.get(task.metric)
+    if gold_pattern is not None:
+        for index, prediction in enumerate(predictions):
+            if not all(gold_pattern.search(answer) for answer in prediction.answers):
+                raise UserError(f"every answer of {task.name} must name the gold paragraph "
+                                f"('{gold_pattern.pattern}')", path=path, line=line_numbers[index], field="answers")
     if task.metric == "classification" and predictions[-1].all_classes is None:
-        raise UserError(f"task {task.name} needs the class list on the last line", path=path, line=last_line,
+        raise UserError(f"task {task.name} needs the class list on the last line", path=path, line=line_numbers[-1],
                         field="all_classes")
     return PredictionFile(task, path, predictions)
 
