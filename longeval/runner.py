@@ -100,9 +100,15 @@ def resolve_method(spec: str | None, config: dict[str, Any]):
 
 
 def context_window(config: dict[str, Any], method) -> int:
-    """Positions the model handles with the method applied: max_position_embeddings after its config overrides."""
+    """Positions the model serves with the method applied (its RoPE table's valid length).
+
+    Methods valid at any length (abf, eabf, dynamic-ntk) have no window of their own: the checkpoint's declared
+    max_position_embeddings is taken (an extended checkpoint declares its fine-tuned length).
+    """
+    from longeval.methods import UNBOUNDED
+
     covered = method.covered_length(config)
-    return int(method.config_overrides(config, covered).get("max_position_embeddings", covered))
+    return int(config["max_position_embeddings"]) if covered >= UNBOUNDED else int(covered)
 
 
 def engine_length(tasks: Sequence[Task], budgets: dict[str, int], overheads: dict[str, int]) -> int:

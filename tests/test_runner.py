@@ -1,0 +1,176 @@
+"""`longeval run`: durable, resumable runs with provenance, and clear refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from longeval.cli import main
+from longeval.runner import read_finished
+
+
+def make_data(folder: Path, task: str = "hotpotqa", n: int = 8, words: int = 150) -> Path:
+    """LongBench-format records of varied length (some over the budget, so truncation happens)."""
+    lines = []
+    for i in range(n):
+        context = " ".join(f"passage{j % 17} river{i}" for j in range(words + 37 * i))
+        lines.append({"input": f"Where is river{i}?", "context": context, "answers": [f"river{i}"],
+                      "length": len(context.split()), "dataset": task, "language": "en", "all_classes": None,
+                      "_id": f"{task}-{i:02d}"})
+    path = folder / "data" / f"{task}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    return folder
+
+
+def run_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--model", str(model), "--tasks", "hotpotqa", "--data", str(data), "--out", str(out),
+            "--backend", "hf", "--max-length", "200", "--no-progress", *extra]
+
+
+def preds_by_id(path: Path) -> dict[str, dict]:
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ids = [line["_id"] for line in lines]
+    assert len(ids) == len(set(ids)), "an _id was written twice"
+    return {line["_id"]: line for line in lines}
+
+
+@pytest.mark.slow
+def test_run_writes_official_layout_and_provenance(tmp_path, tiny_model):
+    data = make_data(tmp_path / "lb", n=3)
+    assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "pi", "--run-name", "r")) == 0
+    folder = tmp_path / "runs" / "r"
+    preds = preds_by_id(folder / "pred" / "hotpotqa.jsonl")
+    assert sorted(preds) == ["hotpotqa-00", "hotpotqa-01", "hotpotqa-02"]
+    for line in preds.values():
+        assert set(line) == {"pred", "answers", "all_classes", "length", "_id"}
+        assert isinstance(line["pred"], str)
+    result = json.loads((folder / "pred" / "result.json").read_text())
+    assert set(result) == {"hotpotqa"} and isinstance(result["hotpotqa"], float)
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "complete" and info["run_name"] == "r"
+    assert info["method"]["name"] == "pi" and info["method"]["params"]["factor"] == 4.0
+    assert info["max_length"] == 200 and info["chat_wrapper"] == "hf" and info["backend"]["name"] == "hf"
+    assert info["model"]["config_sha256"] and info["data"]["sha256"] and info["versions"]["transformers"]
+    assert info["tokens"]["prompt"] > 0 and info["tokens"]["generated"] > 0 and info["tokens_per_second"] > 0
+    assert info["truncated"]["hotpotqa"] >= 1
+    assert info["started"] <= info["finished"]
+    # Re-running the finished command generates nothing and keeps every _id once.
+    assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "pi", "--run-name", "r")) == 0
+    assert preds_by_id(folder / "pred" / "hotpotqa.jsonl") == preds
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny_model):
+    data = make_data(tmp_path / "lb", n=10)
+    args = ["--method", "none", "--run-name", "r", "--batch-size", "1"]
+    assert main(run_args(tiny_model, data, tmp_path / "whole", *args)) == 0
+    whole = preds_by_id(tmp_path / "whole" / "r" / "pred" / "hotpotqa.jsonl")
+
+    killed_dir = tmp_path / "killed"
+    pred_file = killed_dir / "r" / "pred" / "hotpotqa.jsonl"
+    command = [sys.executable, "-m", "longeval", *run_args(tiny_model, data, killed_dir, *args)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if pred_file.is_file() and len(pred_file.read_text(encoding="utf-8").splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the run finished before it could be killed"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    partial = preds_by_id(pred_file)
+    assert 2 <= len(partial) < 10
+    assert json.loads((killed_dir / "r" / "run.json").read_text())["status"] == "partial"
+    # A torn last line, as a kill in the middle of a write leaves it.
+    with pred_file.open("a", encoding="utf-8") as handle:
+        handle.write('{"pred": "half a li')
+
+    assert main(run_args(tiny_model, data, killed_dir, *args)) == 0
+    resumed = preds_by_id(pred_file)
+    assert resumed == whole
+    info = json.loads((killed_dir / "r" / "run.json").read_text())
+    assert info["status"] == "complete" and info["sessions"] == 2
+
+
+def test_read_finished_drops_only_a_torn_last_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    good = {"pred": "a", "answers": ["a"], "all_classes": None, "length": 3, "_id": "x"}
+    path.write_text(json.dumps(good) + "\n" + '{"pred": "b", "ans', encoding="utf-8")
+    assert list(read_finished(path)) == ["x"]
+    assert path.read_text(encoding="utf-8") == json.dumps(good) + "\n"  # rewritten cleanly
+    path.write_text('{"broken\n' + json.dumps(good) + "\n", encoding="utf-8")
+    from longeval.errors import UserError
+
+    with pytest.raises(UserError, match="malformed prediction line") as info:
+        read_finished(path)
+    assert info.value.line == 1
+
+
+def _one_line_exit_2(capsys, argv: list[str], *needles: str) -> None:
+    capsys.readouterr()  # drop what earlier commands printed
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_bad_inputs_are_one_line_exit_2(tmp_path, capsys, tiny_model):
+    data = make_data(tmp_path / "lb", n=2)
+    out = tmp_path / "runs"
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "trec"), "no trec.jsonl")
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "hotpotqa,nosuchtask"), "nosuchtask")
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "paper99"), "paper99")
+    empty_model = tmp_path / "not-a-model"
+    empty_model.mkdir()
+    _one_line_exit_2(capsys, run_args(empty_model, data, out), "no config.json", str(empty_model))
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "hotpotqa,hotpotqa_e"), "LongBench-E")
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "warp:factor=2"), "warp")
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--max-length", "4096,abc"), "--max-length")
+    broken = dict(json.loads((data / "data" / "hotpotqa.jsonl").read_text().splitlines()[0]))
+    del broken["context"]
+    bad_data = tmp_path / "bad"
+    (bad_data / "data").mkdir(parents=True)
+    (bad_data / "data" / "hotpotqa.jsonl").write_text(json.dumps(broken) + "\n")
+    _one_line_exit_2(capsys, run_args(tiny_model, bad_data, out), "hotpotqa.jsonl:1", "field 'context'")
+
+
+@pytest.mark.slow
+def test_other_settings_into_same_run_folder_are_refused(tmp_path, capsys, tiny_model):
+    data = make_data(tmp_path / "lb", n=1)
+    out = tmp_path / "runs"
+    assert main(run_args(tiny_model, data, out, "--method", "none", "--run-name", "r")) == 0
+    before = (out / "r" / "pred" / "hotpotqa.jsonl").read_text()
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "yarn", "--run-name", "r"),
+                     "other settings", "method")
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r",
+                                      "--chat-template", "llama2"), "other settings", "chat_wrapper")
+    assert (out / "r" / "pred" / "hotpotqa.jsonl").read_text() == before
+
+
+@pytest.mark.slow
+def test_length_sweep_makes_one_run_per_length(tmp_path, tiny_model):
+    data = make_data(tmp_path / "lb", n=1)
+    out = tmp_path / "runs"
+    argv = run_args(tiny_model, data, out, "--method", "yarn")
+    argv[argv.index("--max-length") + 1] = "120,300"
+    assert main(argv) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{tiny_model.name}_yarn_120", f"{tiny_model.name}_yarn_300"]
+    lengths = [json.loads((out / n / "run.json").read_text())["max_length"] for n in names]
+    assert lengths == [120, 300]
