@@ -33,7 +33,8 @@ def resolve_dtype(dtype: str, device: str):
 
     if dtype == "auto":
         return torch.float32 if device == "cpu" else torch.bfloat16
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    names = {"float64": torch.float64, "float32": torch.float32, "fp32": torch.float32,
+             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
              "float16": torch.float16, "fp16": torch.float16}
     if dtype not in names:
         raise UserError(f"unknown dtype {dtype!r} (choose from auto, {', '.join(names)})")
