@@ -1,0 +1,115 @@
+"""`longeval extend`: the derived checkpoint carries the method, shares the weights, and loads as the extended
+model; and the tiny-model builder behind it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from longeval.cli import main
+from longeval.methods import method_from_config, parse_method
+
+
+def extend(base: Path, out: Path, spec: str, *extra: str) -> int:
+    return main(["extend", str(base), "--method", spec, "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize(("spec", "extra", "positions"), [
+    ("eabf:skip_layers=0", ["--max-length", "1024"], 1024),
+    ("yarn:factor=4", [], 1024),
+    ("pi:factor=2", [], 256),
+    ("dynamic-ntk:factor=2", ["--max-length", "768"], 768),
+])
+def test_extended_checkpoint_carries_the_method(tiny_model: Path, tmp_path: Path, capsys, spec: str,
+                                                extra: list[str], positions: int) -> None:
+    out = tmp_path / "ext"
+    assert extend(tiny_model, out, spec, *extra) == 0
+    assert "hard-linked" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    method = parse_method(spec)
+    assert method_from_config(config) == method
+    assert config["max_position_embeddings"] == positions
+    assert "rope_scaling" not in config and "rope_theta" not in config
+    assert config["longeval_method"]["original_max_position_embeddings"] == 256
+    assert (config.get("longeval_query_scale") is not None) == (method.name == "eabf")
+    # Weights are shared with the base, tokenizer files copied.
+    assert (out / "model.safetensors").stat().st_ino == (tiny_model / "model.safetensors").stat().st_ino
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        assert (out / name).is_file()
+    assert not (out / "longeval_tiny_model.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["eabf", "ntk:factor=4"])
+def test_extended_checkpoint_loads_as_the_extended_model(tiny_model: Path, tmp_path: Path, spec: str) -> None:
+    from longeval.backends.hf import load_hf_model
+
+    out = tmp_path / "ext"
+    assert extend(tiny_model, out, spec, "--max-length", "1024") == 0
+    ids = torch.randint(3, 900, (1, 700), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        derived = load_hf_model(out)(ids).logits
+        direct = load_hf_model(tiny_model, parse_method(spec), 1024)(ids).logits
+        plain = load_hf_model(tiny_model)(ids).logits
+    assert torch.equal(derived, direct)
+    assert not torch.allclose(derived, plain, atol=1e-3)
+
+
+def test_reextending_starts_from_the_original_checkpoint(tiny_model: Path, tmp_path: Path) -> None:
+    assert extend(tiny_model, tmp_path / "a", "ntk:factor=4") == 0
+    assert extend(tmp_path / "a", tmp_path / "b", "ntk:factor=2") == 0
+    assert extend(tiny_model, tmp_path / "c", "ntk:factor=2") == 0
+    b = json.loads((tmp_path / "b" / "config.json").read_text())
+    c = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert b["rope_parameters"] == c["rope_parameters"]
+    assert b["max_position_embeddings"] == c["max_position_embeddings"] == 512
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["eabf"], "give --max-length"),
+    (["pi:factor=2", "--max-length", "1000"], "exceeds what method pi:factor=2 covers"),
+    (["yarn:factor=abc"], "factor must be a number"),
+])
+def test_extend_refuses_with_one_line(tiny_model: Path, tmp_path: Path, capsys, args: list[str],
+                                      fragment: str) -> None:
+    assert extend(tiny_model, tmp_path / "out", *args) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_extend_refuses_non_empty_output_and_missing_base(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    assert extend(tiny_model, tmp_path / "out", "yarn") == 2
+    assert "not empty" in capsys.readouterr().err
+    assert extend(tmp_path / "nowhere", tmp_path / "out2", "yarn") == 2
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_tiny_model_layout_and_tokenizer(tiny_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    config = json.loads((tiny_model / "config.json").read_text())
+    assert config["head_dim"] == 32 and config["num_hidden_layers"] >= 4
+    assert config["max_position_embeddings"] == 256
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    assert config["vocab_size"] == len(tokenizer)
+    text = "Answer: 42 🙂 中文回答\n  indented\ttab"
+    ids = tokenizer(text).input_ids
+    assert ids[0] == tokenizer.bos_token_id
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+    assert len(tokenizer.encode("\n", add_special_tokens=False)) == 1
+    chat = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
+                                         add_generation_prompt=True)
+    assert "hi" in chat and chat != "hi"
+
+
+def test_tiny_model_build_is_reused(tiny_model: Path) -> None:
+    from longeval.tinymodel import build_tiny_model
+
+    before = (tiny_model / "model.safetensors").stat().st_mtime_ns
+    assert build_tiny_model(tiny_model) == tiny_model
+    assert (tiny_model / "model.safetensors").stat().st_mtime_ns == before
