@@ -359,3 +359,33 @@ def test_html_opens_in_headless_chromium(real_runs, tmp_path, capsys):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and shot.stat().st_size > 10_000
     assert not math.isnan(float(rendered["llama2-7b"][-1]))
+
+
+@pytest.mark.slow
+def test_runs_made_by_the_runner_report_and_check(tiny_model, tmp_path, capsys):
+    """The run folders `longeval run` writes (real transformers engine, tiny model) feed report and check."""
+    samples = REFERENCE / "longbench" / "samples"
+    if not samples.is_dir():
+        pytest.skip("shared/reference/longbench/samples not present")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(samples / "triviaqa.sample.jsonl", data / "triviaqa.jsonl")
+    runs = tmp_path / "runs"
+    assert main(["run", "--model", str(tiny_model), "--method", "yarn:factor=4", "--tasks", "triviaqa",
+                 "--data", str(data), "--max-length", "128,256", "--backend", "hf", "--out", str(runs),
+                 "--no-progress"]) == 0
+    folders = sorted(p for p in runs.iterdir() if p.is_dir())
+    assert len(folders) == 2
+    out = tmp_path / "board"
+    assert main(["report", str(runs), "--by", "max_length", "--plot", "--out", str(out)]) == 0
+    header, rows = md_table((out / "leaderboard.md").read_text())
+    capsys.readouterr()
+    for folder in folders:
+        info = json.loads((folder / "run.json").read_text())
+        result = json.loads((folder / "pred" / "result.json").read_text())
+        row = rows[info["run_name"]]
+        assert row[1] == info["model"]["name"] and row[3] == str(info["max_length"])
+        assert row[2].startswith("yarn:") and "factor=4" in row[2]
+        assert row[header.index("TRVQA")] == f"{result['triviaqa']:.2f}"
+    assert (out / "macro_vs_length.png").stat().st_size > 0
+    assert main(["check", str(folders[0]), "--baseline", str(folders[0])]) == 0

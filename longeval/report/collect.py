@@ -123,7 +123,7 @@ def _measured_run(folder: Path) -> RunResult:
         scores=scores,
         buckets=buckets,
         model=model.get("name") or (Path(str(model["path"])).name if model.get("path") else None),
-        method=method.get("spec") or _spec_from(method),
+        method=_method_label(method),
         max_length=max_length if isinstance(max_length, int) and not isinstance(max_length, bool) else None,
         status=meta.get("status"),
         limit=meta.get("limit") if isinstance(meta.get("limit"), int) else None,
@@ -131,12 +131,17 @@ def _measured_run(folder: Path) -> RunResult:
     )
 
 
-def _spec_from(method: dict[str, Any]) -> str | None:
+def _method_label(method: dict[str, Any]) -> str | None:
+    """The method with every parameter (the canonical spec leaves defaults out; a table reader needs them)."""
     name = method.get("name")
-    if not name:
-        return None
-    params = method.get("params") or {}
-    return name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+    params = {k: v for k, v in (method.get("params") or {}).items() if v is not None}
+    if not name or not params:
+        return method.get("spec") or name
+    return name + ":" + ",".join(f"{k}={_compact(v)}" for k, v in params.items())
+
+
+def _compact(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _plain_run(folder: Path, result: Path) -> RunResult:
