@@ -389,3 +389,17 @@ def test_runs_made_by_the_runner_report_and_check(tiny_model, tmp_path, capsys):
         assert row[header.index("TRVQA")] == f"{result['triviaqa']:.2f}"
     assert (out / "macro_vs_length.png").stat().st_size > 0
     assert main(["check", str(folders[0]), "--baseline", str(folders[0])]) == 0
+
+
+@pytest.mark.parametrize("table", ["table2", "table4"])
+def test_carried_paper_numbers_agree_with_the_papers_own_macro(table):
+    """Transcription check that needs no shared/: each row's 12 values average to the Macro the paper printed."""
+    from longeval.report.reference import paper_table, published_macros
+
+    printed = published_macros(table)
+    rows = paper_table(table)
+    assert len(rows) == len(printed) == {"table2": 8, "table4": 20}[table]
+    for run in rows:
+        assert len(run.scores) == 12
+        label = run.name.split(": ", 1)[1]
+        assert abs(mean(list(run.scores.values())) - printed[label]) <= 0.05 + 1e-9

@@ -11,7 +11,7 @@ from longeval.io import write_atomic
 from longeval.report.collect import RunResult, collect_runs, load_single_run
 from longeval.report.reference import paper_table, reference_runs
 from longeval.report.render import Report, to_csv, to_html, to_markdown
-from longeval.report.table import build_bucket_leaderboard, build_leaderboard, sort_runs
+from longeval.report.table import Leaderboard, build_bucket_leaderboard, build_leaderboard, sort_runs
 from longeval.tasks import resolve_tasks, suites
 
 FORMATS = ("md", "csv", "html")
@@ -54,10 +54,10 @@ def _warn(message: str) -> None:
 
 def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[Report, list[Path]]:
     """The report and the PNG files written (into plot_dir, when --plot)."""
-    runs = sort_runs(collect_runs(options.paths), options.by, _task_filter(options.tasks))
+    tasks = _task_filter(options.tasks)
+    runs = sort_runs(collect_runs(options.paths), options.by, tasks)
     baseline_name = _resolve_baseline(options.baseline, runs)
     references = [row for name in dict.fromkeys(options.references) for row in reference_runs(name)]
-    tasks = _task_filter(options.tasks)
     main = build_leaderboard(runs + references, tasks)
     buckets = build_bucket_leaderboard(runs, tasks)
     if not len(main.frame) and not len(buckets.frame):
@@ -90,7 +90,7 @@ def _resolve_baseline(baseline: str | None, runs: list[RunResult]) -> str | None
 
 
 def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunResult], baseline: str | None,
-           main, report: Report, plot_dir: Path) -> list[Path]:
+           main: Leaderboard, report: Report, plot_dir: Path) -> list[Path]:
     from longeval.report.plots import plot_delta_heatmap, plot_macro_vs_length
 
     plot_dir.mkdir(parents=True, exist_ok=True)

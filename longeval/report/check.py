@@ -92,7 +92,7 @@ def _label(key: str) -> str:
 def compare(current: RunResult, baseline: RunResult, *, max_drop: float, max_task_drop: float | None,
             allow_missing: bool = False) -> CheckResult:
     if max_drop < 0 or (max_task_drop is not None and max_task_drop < 0):
-        raise UserError("allowed drops must be >= 0 points", field="--max-drop")
+        raise UserError("allowed drops (--max-drop, --max-task-drop) must be >= 0 points")
     now, before = current.entries(), baseline.entries()
     common = set(now) & set(before)
     if not common:
