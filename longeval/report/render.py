@@ -201,7 +201,8 @@ def _html_table(board: Leaderboard) -> str:
         css = "macro" if group.key == "macro" else "avg"
         second.append(f'<th class="{css}">{html.escape(text)}</th>')
     measured = board.frame[board.frame["source"] == "measured"]
-    best = {t: measured[t].max() for t in board.tasks} if len(measured) > 1 else {}
+    # Best measured value per task column (main table only: bucket rows of one run are not competitors).
+    best = {t: measured[t].max() for t in board.tasks} if board.kind == "main" and len(measured) > 1 else {}
     rows = []
     for _, row in board.frame.iterrows():
         css = ' class="reference"' if row["source"] != "measured" else ""
