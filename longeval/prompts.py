@@ -98,17 +98,23 @@ def wrapper_overhead(tokenizer: Any, wrapper: str) -> int:
     return max(0, len(encode_final(wrap_chat("", tokenizer, wrapper), tokenizer, wrapper)) - bare)
 
 
+# Tokens by which re-tokenising a truncated prompt may exceed 2*int(max_length/2): a token split inside a
+# multi-byte character decodes to U+FFFD and re-encodes as several tokens, and merges at the junction change.
+JUNCTION_SLACK = 8
+
+
 def prompt_budget(task: Task, tokenizer: Any, wrapper: str, context_window: int,
                   max_length: int | None) -> tuple[int, int]:
     """(max_length for the truncation, tokens the chat wrapper adds) for one task.
 
     Given --max-length it is used as is (the official model2maxlen role). Otherwise the context window minus the
-    task's max new tokens, and minus the wrapper's own tokens for chat tasks, so prompt and answer fit the window.
+    task's max new tokens, minus the wrapper's own tokens for chat tasks and JUNCTION_SLACK, so that prompt and
+    answer always fit the window (an engine refuses a prompt that does not leave room for the answer).
     """
     overhead = wrapper_overhead(tokenizer, wrapper) if task.chat else 0
     if max_length is not None:
         return max_length, overhead
-    return context_window - task.max_new_tokens - overhead, overhead
+    return context_window - task.max_new_tokens - overhead - JUNCTION_SLACK, overhead
 
 
 def load_tokenizer(path: str) -> Any:

@@ -23,11 +23,9 @@ from longeval import __version__
 from longeval.data import DataSource, open_source
 from longeval.errors import UserError
 from longeval.io import write_atomic, write_json_atomic
-from longeval.prompts import Prompt, build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
+from longeval.prompts import JUNCTION_SLACK, Prompt, build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
 from longeval.tasks import Task, resolve_tasks
 
-# Tokens a re-tokenised truncation junction may add (a split multi-byte character decodes to U+FFFD).
-JUNCTION_SLACK = 8
 PRED_FIELDS = ("pred", "answers", "all_classes", "length", "_id")
 
 

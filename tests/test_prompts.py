@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from longeval.cli import main
-from longeval.prompts import build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
+from longeval.prompts import JUNCTION_SLACK, build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
 from longeval.tasks import get_task
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "longbench"
@@ -98,9 +98,9 @@ def test_default_chat_wrapper(tokenizer):
 def test_default_budget_leaves_room_for_answer_and_wrapper(tokenizer):
     window = 1000
     trec, hotpot = get_task("trec"), get_task("hotpotqa")
-    assert prompt_budget(trec, tokenizer, "hf", window, None) == (window - trec.max_new_tokens, 0)
+    assert prompt_budget(trec, tokenizer, "hf", window, None) == (window - trec.max_new_tokens - JUNCTION_SLACK, 0)
     budget, overhead = prompt_budget(hotpot, tokenizer, "hf", window, None)
-    assert overhead > 0 and budget == window - hotpot.max_new_tokens - overhead
+    assert overhead > 0 and budget == window - hotpot.max_new_tokens - overhead - JUNCTION_SLACK
     assert prompt_budget(hotpot, tokenizer, "hf", window, 700) == (700, overhead)
 
 

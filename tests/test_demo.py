@@ -1,0 +1,46 @@
+"""`longeval demo`: generated data in the official layout, and the whole pipeline offline on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from longeval.data import open_source
+from longeval.demo import DEMO_METHODS, DEMO_TASKS, EXTENDED_LENGTH, make_demo_data, run_demo
+from longeval.prompts import load_tokenizer
+from longeval.tasks import get_task
+
+
+def test_demo_data_is_longbench_format_and_longer_than_budgets(tmp_path, tiny_model):
+    folder = make_demo_data(tmp_path / "data", records=3)
+    source = open_source(folder)
+    tokenizer = load_tokenizer(str(tiny_model))
+    for name in DEMO_TASKS:
+        task = get_task(name)
+        records = source.load(task)  # schema-checked
+        assert len(records) == 3 and len({r["_id"] for r in records}) == 3
+        for record in records:
+            n_tokens = len(tokenizer(task.prompt.format(**record)).input_ids)
+            assert n_tokens > EXTENDED_LENGTH, (name, n_tokens)
+    again = open_source(make_demo_data(tmp_path / "again", records=3))
+    for name in DEMO_TASKS:
+        again.load(get_task(name))
+    assert again.checksum() == source.checksum()  # deterministic
+
+
+@pytest.mark.slow
+def test_demo_runs_every_method_offline(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lines: list[str] = []
+    run_demo(tmp_path / "demo", cache=tiny_model.parent, backend="hf", records=1, progress=False,
+             echo=lines.append)
+    runs = tmp_path / "demo" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == sorted(
+        f"tiny_{m}_{'auto' if m == 'none' else EXTENDED_LENGTH}" for m in DEMO_METHODS)
+    for folder in runs.iterdir():
+        info = json.loads((folder / "run.json").read_text())
+        result = json.loads((folder / "pred" / "result.json").read_text())
+        assert info["status"] == "complete" and set(result) == set(DEMO_TASKS)
+        assert all(count == 1 for count in info["truncated"].values()), info["truncated"]
+    assert (tmp_path / "demo" / "report" / "leaderboard.md").is_file()
