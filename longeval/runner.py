@@ -284,7 +284,7 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
         "method": {"name": method.name, "spec": method.spec, "params": method.params},
         "max_length": request.max_length if request.max_length is not None else window,
         "max_length_given": request.max_length is not None,
-        "prompt_max_length": budgets,
+        "prompt_max_length": {**previous.get("prompt_max_length", {}), **budgets},
         "context_window": window,
         "engine_max_length": seq_len,
         "chat_wrapper": wrapper,
@@ -292,7 +292,8 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
         "backend": {"name": request.backend, "dtype": request.dtype},
         "versions": library_versions(),
         "data": {"source": source.describe, "sha256": None, "files": dict(source.file_sha256)},
-        "tasks": [task.name for task in tasks],
+        # A resumed run may add tasks: run.json lists every task the folder holds.
+        "tasks": list(dict.fromkeys([*previous.get("tasks", []), *(task.name for task in tasks)])),
         "limit": request.limit,
         "longbench_e": is_e,
         "started": previous.get("started", now_iso()),
@@ -380,7 +381,11 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
     result = score_folder(pred_dir, e=is_e)
     timer.add("score", started)
     timer.seconds["total"] = time.perf_counter() - wall
-    complete = all(len(read_finished(pred_dir / f"{t.base}.jsonl")) >= len(records[t.name]) for t in tasks)
+    counts = {**previous.get("records", {}),
+              **{t.name: {"done": len(read_finished(pred_dir / f"{t.base}.jsonl")), "total": len(records[t.name])}
+                 for t in tasks}}
+    info["records"] = counts
+    complete = all(c["done"] >= c["total"] for c in counts.values())
     info["finished"] = now_iso()
     save("complete" if complete else "partial")
     return RunResult(folder=folder, result=result, info=info)
