@@ -110,6 +110,18 @@ def print_table(runs: list[tuple[str, dict]], echo: Callable[[str], None]) -> No
              + f"{average:>8.2f}")
 
 
+def print_run_stats(infos: list[dict], echo: Callable[[str], None]) -> None:
+    """What each run fed the engine: longer windows keep more of each record (fewer tokens cut away)."""
+    echo(f"{'run':<22}{'positions':>10}{'budget':>8}{'truncated':>11}{'prompt tok':>12}{'new tok':>9}{'tok/s':>8}")
+    for info in infos:
+        truncated = sum(info["truncated"].values())
+        total = sum(c["total"] for c in info.get("records", {}).values())
+        speed = info["tokens_per_second"]
+        echo(f"{info['run_name']:<22}{info['engine_max_length']:>10}{max(info['prompt_max_length'].values()):>8}"
+             f"{f'{truncated}/{total}':>11}{info['tokens']['prompt']:>12}{info['tokens']['generated']:>9}"
+             f"{speed if speed is not None else '-':>8}")
+
+
 def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None,
              methods: tuple[str, ...] = DEMO_METHODS, records: int = RECORDS_PER_TASK,
              progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, float]:
@@ -128,14 +140,16 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
          f"backend {backend}; outputs under {out}")
     runs_dir = out / "runs"
     finished = []
+    infos: list[dict] = []
     for spec in methods:
         length = None if spec == "none" else EXTENDED_LENGTH
         started = time.perf_counter()
         outcome = run(RunRequest(model=str(model), method=spec, tasks=",".join(DEMO_TASKS), data=str(data),
-                                 out=runs_dir, max_length=length, backend=backend,
-                                 run_name=f"tiny_{spec}_{length or 'auto'}", progress=progress), on_event=echo)
+                                 out=runs_dir, max_length=length, backend=backend, progress=progress,
+                                 run_name=f"tiny_{spec}_{length or 'auto'}_{backend}"), on_event=echo)
         timings[spec] = time.perf_counter() - started
         finished.append((outcome.folder.name, outcome.result))
+        infos.append(outcome.info)
     echo("")
     try:
         from longeval.report.build import ReportOptions, write_report
@@ -144,5 +158,7 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
     else:
         write_report(ReportOptions(paths=[str(runs_dir)], formats=["md", "csv"], out=str(out / "report")))
         echo(f"\nleaderboard: {out / 'report' / 'leaderboard.md'}")
+    echo("")
+    print_run_stats(infos, echo)
     echo("(random weights: the scores are noise; the demo shows the pipeline, not a result)")
     return timings

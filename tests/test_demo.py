@@ -37,7 +37,7 @@ def test_demo_runs_every_method_offline(tmp_path, tiny_model, monkeypatch):
              echo=lines.append)
     runs = tmp_path / "demo" / "runs"
     assert sorted(p.name for p in runs.iterdir()) == sorted(
-        f"tiny_{m}_{'auto' if m == 'none' else EXTENDED_LENGTH}" for m in DEMO_METHODS)
+        f"tiny_{m}_{'auto' if m == 'none' else EXTENDED_LENGTH}_hf" for m in DEMO_METHODS)
     for folder in runs.iterdir():
         info = json.loads((folder / "run.json").read_text())
         result = json.loads((folder / "pred" / "result.json").read_text())
