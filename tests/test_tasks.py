@@ -104,3 +104,4 @@ def test_wheel_ships_the_task_files(tmp_path):
     wheel = next(tmp_path.glob("longeval-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert sum(n.startswith("longeval/tasks/") and n.endswith(".yaml") for n in names) == 35  # 34 tasks + suites
+    assert "longeval/published/paper_tables.yaml" in names

@@ -11,13 +11,13 @@ import yaml
 from longeval.errors import UserError
 from longeval.report.collect import RunResult
 
-# --reference NAME -> table in data/paper_tables.yaml
+# --reference NAME -> table in published/paper_tables.yaml
 REFERENCES = {"paper": "table2", "paper-lengths": "table4"}
 
 
 @cache
 def _paper_tables() -> dict[str, Any]:
-    text = resources.files("longeval").joinpath("data", "paper_tables.yaml").read_text(encoding="utf-8")
+    text = resources.files("longeval").joinpath("published", "paper_tables.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 
