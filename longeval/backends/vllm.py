@@ -33,7 +33,9 @@ CPU_ENV_DEFAULTS = {
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
 }
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Accepted dtype names (the HF backend's aliases too) -> vLLM's names.
+DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16"}
 
 
 def read_config(model_path: str | Path) -> dict[str, Any]:
@@ -144,8 +146,9 @@ class VLLMBackend:
             _check_plugin_allowed()
 
         on_cpu = _apply_cpu_env_defaults()
-        # fp32 on CPU: vLLM's CPU kernels agree with transformers token for token only there.
-        self.dtype = ("float32" if on_cpu else "auto") if dtype == "auto" else dtype
+        # auto, as the HF backend: fp32 on CPU (token-for-token agreement with transformers holds only there),
+        # bf16 on GPUs (the paper's setting; vLLM's own "auto" would take fp16 from a LLaMA-2 config).
+        self.dtype = ("float32" if on_cpu else "bfloat16") if dtype == "auto" else DTYPES[dtype]
         from vllm import LLM
 
         self._llm = LLM(
