@@ -106,7 +106,7 @@ def engine_overrides(method: Method, config: Mapping[str, Any], table_length: in
 def _check_plugin_allowed() -> None:
     """VLLM_PLUGINS, when set, is an allow-list: without longeval in it, EABF runs would fail inside vLLM."""
     allowed = os.environ.get("VLLM_PLUGINS")
-    if allowed is not None and PLUGIN_NAME not in [name.strip() for name in allowed.split(",")]:
+    if allowed is not None and PLUGIN_NAME not in allowed.split(","):  # split exactly as vLLM does
         raise UserError(f"EABF needs longeval's vLLM plugin, but VLLM_PLUGINS={allowed!r} leaves it out: "
                         f"add '{PLUGIN_NAME}' to VLLM_PLUGINS or unset it")
 
