@@ -256,6 +256,7 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
     seq_len = window if request.max_length is None else engine_length(tasks, budgets, overheads)
 
     run_name = request.run_name or default_run_name(model_dir, method.spec, request.max_length, is_e)
+    method = method.for_run_length(request.max_length if request.max_length is not None else window)
     folder = Path(request.out) / run_name
     pred_dir = folder / "pred"
     settings = {
@@ -349,6 +350,7 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
         timer.add("engine_load", started)
         try:
             info["versions"].update({k: v for k, v in backend.versions().items() if v})
+            info["backend"]["dtype_used"] = str(getattr(backend, "dtype", request.dtype))
             for task in tasks:
                 by_id = {r["_id"]: r for r in records[task.name]}
                 params = generation_params(task, tokenizer)

@@ -313,3 +313,19 @@ def test_methods_command_lists_every_method_with_parameters(capsys) -> None:
     assert re.search(r"skip_layers\s+int\s+default 2", out)
     assert re.search(r"base\s+float\s+default 500000", out)
     assert math.isfinite(parse_method("yarn").params["factor"])
+
+
+def test_dynamic_ntk_base_is_fixed_at_the_run_length_not_the_engine_length() -> None:
+    """The runner binds n to its prompt budget, so the answer tokens of the chosen tasks do not change the model."""
+    config = {"hidden_size": 128, "num_attention_heads": 4, "head_dim": 32, "max_position_embeddings": 256,
+              "rope_theta": 10000.0}
+    bound = parse_method("dynamic-ntk:factor=2").for_run_length(700)
+    assert bound.params["length"] == 700 and "length=700" in bound.spec
+    expected = rope.dynamic_ntk_theta(1e4, 32, 2.0, 256, 700)
+    for engine_length in (732, 1212):
+        assert bound.config_overrides(config, engine_length)["rope_parameters"]["rope_theta"] == expected
+    explicit = parse_method("dynamic-ntk:factor=2,length=500")
+    assert explicit.for_run_length(700) == explicit
+    assert parse_method("yarn").for_run_length(700) == parse_method("yarn")
+    assert parse_method("dynamic-ntk:factor=2").config_overrides(config, 900)["rope_parameters"]["rope_theta"] == \
+        rope.dynamic_ntk_theta(1e4, 32, 2.0, 256, 900)

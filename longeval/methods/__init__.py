@@ -114,7 +114,9 @@ REGISTRY: dict[str, MethodInfo] = {info.name: info for info in [
     MethodInfo("pi", "position interpolation: positions divided by factor (rope_type linear)", (_factor(4.0),)),
     MethodInfo("ntk", "NTK-aware static base: theta * factor^(d/(d-2))", (_factor(4.0),)),
     MethodInfo("dynamic-ntk", "dynamic-NTK base, evaluated once at the run's max length (static thereafter)",
-               (_factor(4.0),)),
+               (_factor(4.0),
+                Param("length", int, None, "sequence length n the base is evaluated at (auto: the run's max length)",
+                      minimum=1))),
     MethodInfo("ntk-by-parts", "YaRN's frequency ramp without attention temperature",
                (_factor(4.0), _BETA_FAST, _BETA_SLOW)),
     MethodInfo("yarn", "NTK-by-parts + attention temperature (0.1 ln s + 1 unless attention_factor is given)",
@@ -225,6 +227,17 @@ class Method:
             return None
         return QueryScale(int(self.params["skip_layers"]))
 
+    def for_run_length(self, length: int) -> Method:
+        """This method with its run-length-dependent parameters fixed at `length` (the run's prompt budget).
+
+        Only dynamic-ntk has one (the n of its base). Fixing it from the user's max length, not from the engine's
+        sequence length (which also counts the tasks' answer tokens), keeps the model the same whichever tasks
+        a run holds, and records the base actually used in run.json.
+        """
+        if self.name == "dynamic-ntk" and self.params.get("length") is None:
+            return Method(self.name, {**self.params, "length": int(length)})
+        return self
+
     def covered_length(self, config: Mapping[str, Any] | Any) -> int:
         """Positions the method's RoPE is valid for on this checkpoint (UNBOUNDED when it adapts to any length)."""
         base = base_rope(config)
@@ -257,7 +270,8 @@ class Method:
             rope_parameters = {"rope_type": "default", "rope_theta": theta}
             max_positions = max(int(l0 * float(p["factor"])), max_length)
         elif self.name == "dynamic-ntk":
-            theta = rope.dynamic_ntk_theta(base.theta, base.dim, float(p["factor"]), l0, max_length)
+            n = int(p["length"]) if p.get("length") is not None else max_length
+            theta = rope.dynamic_ntk_theta(base.theta, base.dim, float(p["factor"]), l0, n)
             rope_parameters = {"rope_type": "default", "rope_theta": theta}
             max_positions = max(l0, max_length)
         elif self.name == "pi":
