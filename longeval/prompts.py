@@ -44,15 +44,19 @@ def fill_template(task: Task, record: dict[str, Any]) -> str:
     return task.prompt.format(**record)
 
 
-def truncate_middle(text: str, tokenizer: Any, max_length: int) -> tuple[str, bool]:
-    """Keep the first and last int(max_length/2) tokens when the prompt has more than max_length (pred.py)."""
+def truncate_middle(text: str, tokenizer: Any, max_length: int) -> tuple[str, list[int] | None]:
+    """Keep the first and last int(max_length/2) tokens when the prompt has more than max_length (pred.py).
+
+    Returns the (possibly truncated) text, and its token ids when it was not truncated (None otherwise), so a
+    prompt that goes to the engine unwrapped and untruncated is not tokenised twice.
+    """
     ids = tokenizer(text, truncation=False).input_ids
     if len(ids) <= max_length:
-        return text, False
+        return text, list(ids)
     half = int(max_length / 2)
     head = tokenizer.decode(ids[:half], skip_special_tokens=True)
     tail = tokenizer.decode(ids[-half:], skip_special_tokens=True)
-    return head + tail, True
+    return head + tail, None
 
 
 def wrap_chat(text: str, tokenizer: Any, wrapper: str) -> str:
@@ -83,11 +87,13 @@ def build_prompt(task: Task, record: dict[str, Any], tokenizer: Any, max_length:
     """The whole official procedure for one record."""
     if max_length < 2:
         raise UserError(f"max length must be at least 2 tokens, got {max_length}")
-    text, truncated = truncate_middle(fill_template(task, record), tokenizer, max_length)
-    if task.chat:
-        text = wrap_chat(text, tokenizer, wrapper)
-    return Prompt(id=record["_id"], task=task.name, text=text, token_ids=encode_final(text, tokenizer, wrapper),
-                  truncated=truncated)
+    text, ids = truncate_middle(fill_template(task, record), tokenizer, max_length)
+    truncated = ids is None
+    if task.chat and wrapper != "none":
+        text, ids = wrap_chat(text, tokenizer, wrapper), None
+    if ids is None:  # pred.py tokenises the final string again (with special tokens)
+        ids = encode_final(text, tokenizer, wrapper)
+    return Prompt(id=record["_id"], task=task.name, text=text, token_ids=ids, truncated=truncated)
 
 
 def wrapper_overhead(tokenizer: Any, wrapper: str) -> int:
