@@ -12,5 +12,9 @@ def tiny_model(request: pytest.FixtureRequest) -> Path:
     """Path of the tiny Llama checkpoint (built once, then reused from pytest's cache folder across sessions)."""
     from longeval.tinymodel import build_tiny_model
 
-    cache_dir = Path(request.config.cache.mkdir("longeval-tiny-model"))
+    cache = getattr(request.config, "cache", None)  # absent under `-p no:cacheprovider`
+    if cache is not None:
+        cache_dir = Path(cache.mkdir("longeval-tiny-model"))
+    else:
+        cache_dir = request.getfixturevalue("tmp_path_factory").mktemp("longeval-tiny-model")
     return build_tiny_model(cache_dir / "tiny", preset="tiny", seed=0)
