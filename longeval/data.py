@@ -8,7 +8,6 @@ say exactly which data produced a score (peers' users lost points to silently di
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from longeval.errors import UserError
+from longeval.io import parse_jsonl
 from longeval.tasks import Task
 
 HUB_REPO = "THUDM/LongBench"
@@ -86,23 +86,18 @@ def parse_records(raw: bytes, display: str, limit: int | None = None) -> list[di
         raise UserError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=display) from None
     records: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if limit is not None and len(records) >= limit:
-            break
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=display, line=number) from None
-        if not isinstance(record, dict):
-            raise UserError("expected a JSON object (a LongBench record)", path=display, line=number)
+    if limit is not None and limit <= 0:
+        return records
+    # split("\n"), not splitlines(): U+2028 and friends may stand unescaped inside JSON strings
+    for number, record in parse_jsonl(text.split("\n"), display):
         check_record(record, display, number)
         if record["_id"] in seen:
             raise UserError(f"duplicate _id (also on line {seen[record['_id']]})", path=display, line=number,
                             field="_id")
         seen[record["_id"]] = number
         records.append(record)
+        if limit is not None and len(records) >= limit:
+            break
     return records
 
 

@@ -5,31 +5,37 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from longeval.errors import UserError
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def parse_jsonl(lines: Iterable[str], display: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (1-based line number, object) for each non-blank line; a bad line is a UserError naming it."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=display, line=number) from None
+        if not isinstance(obj, dict):
+            raise UserError("expected a JSON object", path=display, line=number)
+        yield number, obj
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """parse_jsonl over a file; a missing or non-UTF-8 file is a UserError naming it."""
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            yield from parse_jsonl(handle, path)
     except FileNotFoundError:
         raise UserError("file not found", path=path) from None
-    with handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
-            if not isinstance(obj, dict):
-                raise UserError("expected a JSON object", path=path, line=number)
-            yield number, obj
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from None
 
 
 def write_atomic(path: str | Path, text: str) -> None:

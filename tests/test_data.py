@@ -125,3 +125,13 @@ def test_hub_offline_is_one_clear_line(tmp_path):
     message = done.stdout.strip()
     assert "\n" not in message and "THUDM/LongBench" in message and "--data" in message
     assert "Traceback" not in done.stderr
+
+
+def test_unicode_line_separators_inside_strings_do_not_split_records(tmp_path):
+    """json.dumps(ensure_ascii=False) leaves U+2028 raw; str.splitlines() would cut such a record in two."""
+    from longeval.data import parse_records
+
+    record = {"input": "q", "context": "a\u2028b\u0085c", "answers": ["x"], "length": 3, "dataset": "trec",
+              "language": "en", "all_classes": None, "_id": "r1"}
+    raw = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    assert parse_records(raw, "trec.jsonl") == [record]
