@@ -194,6 +194,12 @@ def settings_fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
+def has_predictions(pred_dir: Path) -> bool:
+    """Whether a run folder's pred/ holds any prediction line (an empty file left by a kill does not count)."""
+    return pred_dir.is_dir() and any(path.is_file() and path.read_bytes().strip()
+                                     for path in pred_dir.glob("*.jsonl"))
+
+
 def check_same_settings(folder: Path, previous: dict[str, Any], settings: dict[str, Any],
                         data_files: dict[str, str]) -> None:
     """Refuse to resume into a run made with other settings or other data files."""
@@ -256,6 +262,8 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
     seq_len = window if request.max_length is None else engine_length(tasks, budgets, overheads)
 
     run_name = request.run_name or default_run_name(model_dir, method.spec, request.max_length, is_e)
+    if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
+        raise UserError(f"--run-name must be a plain folder name, got '{run_name}'")
     method = method.for_run_length(request.max_length if request.max_length is not None else window)
     folder = Path(request.out) / run_name
     pred_dir = folder / "pred"
@@ -270,11 +278,17 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
             previous = json.loads(run_json.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             raise UserError("run.json is not valid JSON; not a longeval run folder?", path=run_json) from None
-        check_same_settings(folder, previous, settings, source.file_sha256)
-    elif pred_dir.is_dir() and any(pred_dir.glob("*.jsonl")):
+        if has_predictions(pred_dir):
+            check_same_settings(folder, previous, settings, source.file_sha256)
+        else:  # stopped before its first batch (a bad --dtype, a refused length): nothing to mix, start afresh
+            previous = {}
+    elif has_predictions(pred_dir):
         raise UserError("holds predictions without run.json (settings unknown); use another --run-name or --out",
                         path=folder)
-    pred_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        pred_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the run folder ({exc.strerror or exc})", path=pred_dir) from None
 
     previous_tokens = previous.get("tokens", {})
     tokens = {"prompt": int(previous_tokens.get("prompt", 0)), "generated": int(previous_tokens.get("generated", 0))}

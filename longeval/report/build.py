@@ -93,7 +93,6 @@ def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunRe
            main: Leaderboard, report: Report, plot_dir: Path) -> list[Path]:
     from longeval.report.plots import plot_delta_heatmap, plot_macro_vs_length
 
-    plot_dir.mkdir(parents=True, exist_ok=True)
     written = []
     # The length chart draws the paper's Table 4 when any reference is asked for, and then averages every line
     # over the paper's 12 tasks so that measured and published macros mean the same thing.

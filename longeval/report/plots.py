@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from longeval.errors import UserError  # noqa: E402
+from longeval.io import write_bytes_atomic  # noqa: E402
 from longeval.report.table import Leaderboard, column_label  # noqa: E402
 
 
@@ -53,8 +55,7 @@ def plot_macro_vs_length(board: Leaderboard, path: Path) -> bool:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
@@ -87,8 +88,15 @@ def plot_delta_heatmap(board: Leaderboard, baseline: str, path: Path) -> None:
     ax.set_title(f"score minus baseline '{baseline}' (points)", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    """PNG written atomically: an interrupted report never leaves a half-written image behind."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _short(name: str, limit: int = 40) -> str:

@@ -1,0 +1,31 @@
+"""Atomic writes: a path that cannot be written is a located UserError, and nothing half-written is left."""
+
+from __future__ import annotations
+
+import pytest
+
+from longeval.errors import UserError
+from longeval.io import write_atomic, write_bytes_atomic
+
+
+def test_write_atomic_replaces_whole_file(tmp_path):
+    path = tmp_path / "sub" / "f.txt"
+    write_atomic(path, "first")
+    write_atomic(path, "second ü")
+    assert path.read_text(encoding="utf-8") == "second ü"
+    assert [p.name for p in path.parent.iterdir()] == ["f.txt"]
+
+
+@pytest.mark.parametrize("writer,payload", [(write_atomic, "text"), (write_bytes_atomic, b"\x89PNG")])
+def test_unwritable_targets_are_user_errors(tmp_path, writer, payload):
+    folder_in_the_way = tmp_path / "result.json"
+    folder_in_the_way.mkdir()
+    with pytest.raises(UserError, match="cannot write here") as caught:
+        writer(folder_in_the_way, payload)
+    assert caught.value.path == str(folder_in_the_way)
+    assert list(tmp_path.iterdir()) == [folder_in_the_way] and not any(folder_in_the_way.iterdir())
+
+    a_file = tmp_path / "plain"
+    a_file.write_text("x")
+    with pytest.raises(UserError, match="cannot write here"):
+        writer(a_file / "child.txt", payload)
