@@ -85,6 +85,8 @@ def read_model_config(model: str) -> tuple[Path, dict[str, Any], str]:
         config = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UserError(f"malformed JSON ({exc.msg})", path=config_path, line=exc.lineno) from None
+    if not isinstance(config, dict):
+        raise UserError("config.json must hold a JSON object", path=config_path)
     if not isinstance(config.get("max_position_embeddings"), int):
         raise UserError("missing or non-integer", path=config_path, field="max_position_embeddings")
     return folder, config, hashlib.sha256(raw).hexdigest()

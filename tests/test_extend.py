@@ -113,3 +113,23 @@ def test_tiny_model_build_is_reused(tiny_model: Path) -> None:
     before = (tiny_model / "model.safetensors").stat().st_mtime_ns
     assert build_tiny_model(tiny_model) == tiny_model
     assert (tiny_model / "model.safetensors").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(("config", "fragment"), [
+    ({"max_position_embeddings": 256}, "field 'hidden_size'"),
+    ({"max_position_embeddings": 256, "hidden_size": 128, "num_attention_heads": 0}, "field 'num_attention_heads'"),
+    ([1, 2], "must hold a JSON object"),
+])
+def test_unusable_base_configs_and_outputs_are_one_line(tiny_model: Path, tmp_path: Path, capsys, config,
+                                                       fragment: str) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps(config))
+    assert extend(base, tmp_path / "out", "yarn") == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    assert extend(tiny_model, a_file, "yarn") == 2
+    err = capsys.readouterr().err
+    assert "must be a folder" in err and len(err.strip().splitlines()) == 1

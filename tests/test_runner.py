@@ -213,3 +213,15 @@ def test_unwritable_out_and_path_like_run_names_are_one_line_exit_2(tmp_path, ca
     _one_line_exit_2(capsys, run_args(tiny_model, data, tmp_path / "runs", "--run-name", "../escape"),
                      "--run-name")
     assert not (tmp_path / "escape").exists()
+
+
+def test_model_config_without_rotary_dimension_is_one_line_exit_2(tmp_path, capsys, tiny_model):
+    data = make_data(tmp_path / "lb", n=1)
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (model / name).write_bytes((tiny_model / name).read_bytes())
+    (model / "config.json").write_text(json.dumps({"max_position_embeddings": 256}))
+    _one_line_exit_2(capsys, run_args(model, data, tmp_path / "runs"), "hidden_size")
+    (model / "config.json").write_text("[]")
+    _one_line_exit_2(capsys, run_args(model, data, tmp_path / "runs"), "JSON object")

@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         base_config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read config: {exc}", path=config_path) from None
+    if not isinstance(base_config, dict):
+        raise UserError("config.json must hold a JSON object", path=config_path)
     method = parse_method(args.method)
     covered = method.covered_length(base_config)
     max_length = args.max_length
@@ -95,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
                         f"({covered} positions); raise the factor or lower the max length")
     if out.resolve() == base.resolve():
         raise UserError("--out must differ from the base checkpoint", path=out)
+    if out.exists() and not out.is_dir():
+        raise UserError("--out must be a folder, and this is a file", path=out)
     if out.exists() and any(out.iterdir()):
         raise UserError("output folder exists and is not empty", path=out)
     config = extended_config(base_config, method, max_length, base.resolve().name)

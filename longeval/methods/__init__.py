@@ -392,7 +392,12 @@ def base_rope(config: Mapping[str, Any] | Any) -> BaseRope:
                     or data.get("max_position_embeddings"))
     if not original_max:
         raise UserError("config has no max_position_embeddings", field="max_position_embeddings")
-    head_dim = data.get("head_dim") or (data["hidden_size"] // data["num_attention_heads"])
+    head_dim = data.get("head_dim")
+    if not head_dim:
+        for key in ("hidden_size", "num_attention_heads"):
+            if not isinstance(data.get(key), int) or data[key] < 1:
+                raise UserError("missing or not a positive integer (needed for the rotary dimension)", field=key)
+        head_dim = data["hidden_size"] // data["num_attention_heads"]
     dim = int(head_dim * float(settings.get("partial_rotary_factor") or data.get("partial_rotary_factor") or 1.0))
     return BaseRope(float(theta), int(original_max), dim)
 
