@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from longeval import __version__
+from longeval.backends.base import canonical_dtype
 from longeval.data import DataSource, open_source
 from longeval.errors import UserError
 from longeval.io import write_atomic, write_json_atomic
@@ -262,6 +263,10 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
             raise UserError(f"task {task.name}: the context window ({window}) leaves no room for a prompt "
                             f"after {task.max_new_tokens} answer tokens; give --max-length")
     seq_len = window if request.max_length is None else engine_length(tasks, budgets, overheads)
+    if seq_len > method.covered_length(config):
+        # vLLM refuses this (its RoPE cache ends there); transformers computes the positions and extrapolates.
+        on_event(f"warning: sequences of up to {seq_len} positions exceed the {window} that method {method.spec} "
+                 "covers on this model: the model runs outside its RoPE table (extrapolation)")
 
     run_name = request.run_name or default_run_name(model_dir, method.spec, request.max_length, is_e)
     if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
@@ -271,7 +276,8 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
     pred_dir = folder / "pred"
     settings = {
         "model_config_sha256": config_sha, "method": method.spec, "max_length": request.max_length,
-        "chat_wrapper": wrapper, "backend": request.backend, "dtype": request.dtype, "longbench_e": is_e,
+        "chat_wrapper": wrapper, "backend": request.backend, "dtype": canonical_dtype(request.dtype),
+        "longbench_e": is_e,
     }
     run_json = folder / "run.json"
     previous: dict[str, Any] = {}

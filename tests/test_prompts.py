@@ -147,3 +147,11 @@ def test_prompts_command_writes_fields(tmp_path, tiny_model):
     assert all(line["prompt"].startswith("[INST]") and line["task"] == "hotpotqa" for line in lines)
     tokenizer = load_tokenizer(str(tiny_model))
     assert [line["n_tokens"] for line in lines] == [len(tokenizer(line["prompt"]).input_ids) for line in lines]
+
+
+def test_prompts_command_refuses_a_limit_below_one(tmp_path, tiny_model, capsys):
+    out = tmp_path / "prompts.jsonl"
+    assert main(["prompts", "--tasks", "hotpotqa", "--data", str(tmp_path), "--tokenizer", str(tiny_model),
+                 "--max-length", "256", "--limit", "0", "--out", str(out)]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
+    assert not out.exists()

@@ -161,6 +161,11 @@ def test_other_settings_into_same_run_folder_are_refused(tmp_path, capsys, tiny_
     _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r",
                                       "--chat-template", "llama2"), "other settings", "chat_wrapper")
     assert (out / "r" / "pred" / "hotpotqa.jsonl").read_text() == before
+    # Spellings of the same setting are the same setting: fp32 resumes a float32 run (nothing left to do).
+    assert main(run_args(tiny_model, data, out, "--method", "none", "--run-name", "f", "--dtype", "float32")) == 0
+    first = (out / "f" / "pred" / "hotpotqa.jsonl").read_text()
+    assert main(run_args(tiny_model, data, out, "--method", "none", "--run-name", "f", "--dtype", "fp32")) == 0
+    assert (out / "f" / "pred" / "hotpotqa.jsonl").read_text() == first
 
 
 @pytest.mark.slow
@@ -225,3 +230,13 @@ def test_model_config_without_rotary_dimension_is_one_line_exit_2(tmp_path, caps
     _one_line_exit_2(capsys, run_args(model, data, tmp_path / "runs"), "hidden_size")
     (model / "config.json").write_text("[]")
     _one_line_exit_2(capsys, run_args(model, data, tmp_path / "runs"), "JSON object")
+
+
+@pytest.mark.slow
+def test_hf_run_past_the_covered_length_warns_of_extrapolation(tmp_path, capsys, tiny_model):
+    """transformers computes any position, so the run goes on, but the user is told the RoPE table ends earlier."""
+    data = make_data(tmp_path / "lb", n=1)
+    assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "none", "--max-length", "400")) == 0
+    assert "exceed the 256 that method none covers" in capsys.readouterr().out
+    assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "pi:factor=2", "--max-length", "400")) == 0
+    assert "extrapolation" not in capsys.readouterr().out

@@ -6,6 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from longeval.errors import UserError
+
+# Accepted --dtype spellings -> canonical names ("auto": fp32 on CPU, bf16 on GPU; each backend resolves it).
+DTYPES = {"auto": "auto", "float64": "float64", "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16",
+          "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
+
+
+def canonical_dtype(dtype: str) -> str:
+    """The canonical name of a --dtype spelling (so fp32 and float32 are the same setting); UserError if unknown."""
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise UserError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})") from None
+
 
 @dataclass(frozen=True)
 class GenerationParams:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from longeval.backends.base import Generation, GenerationParams
+from longeval.backends.base import Generation, GenerationParams, canonical_dtype
 from longeval.errors import UserError
 from longeval.methods import Method, method_from_config
 
@@ -31,14 +31,10 @@ def resolve_dtype(dtype: str, device: str):
     """"auto" is float32 on CPU (exact comparisons) and bfloat16 on GPU (the paper's setting)."""
     import torch
 
+    dtype = canonical_dtype(dtype)
     if dtype == "auto":
         return torch.float32 if device == "cpu" else torch.bfloat16
-    names = {"float64": torch.float64, "float32": torch.float32, "fp32": torch.float32,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
-    if dtype not in names:
-        raise UserError(f"unknown dtype {dtype!r} (choose from auto, {', '.join(names)})")
-    return names[dtype]
+    return getattr(torch, dtype)
 
 
 def extended_config(model_path: str | Path, method: Method | None = None, max_length: int | None = None):

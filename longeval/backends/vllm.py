@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from longeval.backends.base import Generation, GenerationParams
+from longeval.backends.base import Generation, GenerationParams, canonical_dtype
 from longeval.errors import UserError
 from longeval.methods import UNBOUNDED, Method, base_rope, method_from_config
 from longeval.methods.vllm_plugin import EABF_ARCHITECTURE, PLUGIN_NAME
@@ -32,11 +32,6 @@ CPU_ENV_DEFAULTS = {
     # Engine in-process: starts in ~3 s instead of ~20 s and needs no `__main__` guard in the caller's script.
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
 }
-
-# Accepted dtype names (the HF backend's aliases too) -> vLLM's names.
-DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "float16": "float16", "fp16": "float16"}
-
 
 def read_config(model_path: str | Path) -> dict[str, Any]:
     """The checkpoint's config.json as a dict (a located UserError when missing or malformed)."""
@@ -130,8 +125,9 @@ class VLLMBackend:
     def __init__(self, model_path: str | Path, method: Method | None = None, max_length: int | None = None,
                  dtype: str = "auto", tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
                  max_model_len: int | None = None, seed: int = 0) -> None:
-        if dtype not in DTYPES:
-            raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+        dtype = canonical_dtype(dtype)
+        if dtype == "float64":
+            raise UserError("vLLM does not run float64 (use float32, bfloat16 or float16)")
         if tensor_parallel_size < 1:
             raise UserError(f"tensor parallel size must be at least 1, got {tensor_parallel_size}")
         if not 0 < gpu_memory_utilization <= 1:
@@ -148,7 +144,7 @@ class VLLMBackend:
         on_cpu = _apply_cpu_env_defaults()
         # auto, as the HF backend: fp32 on CPU (token-for-token agreement with transformers holds only there),
         # bf16 on GPUs (the paper's setting; vLLM's own "auto" would take fp16 from a LLaMA-2 config).
-        self.dtype = ("float32" if on_cpu else "bfloat16") if dtype == "auto" else DTYPES[dtype]
+        self.dtype = ("float32" if on_cpu else "bfloat16") if dtype == "auto" else dtype
         from vllm import LLM
 
         self._llm = LLM(

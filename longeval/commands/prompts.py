@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     tasks = resolve_tasks(args.tasks)
     if args.max_length is not None and args.max_length < 2:
         raise UserError(f"--max-length must be at least 2, got {args.max_length}")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
     window = 0
     if args.max_length is None:
         from longeval.runner import context_window, read_model_config, resolve_method
