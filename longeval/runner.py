@@ -227,7 +227,8 @@ def generation_params(task: Task, tokenizer: Any):
 
     if task.base == "samsum":
         newline = tokenizer.encode("\n", add_special_tokens=False)[-1]
-        return GenerationParams(task.max_new_tokens, stop_token_ids=(newline,), min_new_tokens=1)
+        return GenerationParams(task.max_new_tokens, min_new_tokens=1,
+                                eos_token_ids=(tokenizer.eos_token_id, newline))
     return GenerationParams(task.max_new_tokens)
 
 

@@ -69,3 +69,41 @@ def test_paper_style_legacy_eabf_config_runs_in_vllm_at_base_500000(tiny_model: 
     assert plain[0].token_ids != got[0].token_ids
 
 
+
+
+def test_samsum_eos_list_replaces_the_generation_configs_eos_ids_in_both_engines(tiny_model: Path, tmp_path: Path):
+    """pred.py gives samsum `eos_token_id=[eos, newline]`, replacing the generation config's list: a model whose
+    generation config names an extra EOS id (as Llama-3's <|eot_id|>) stops there on other tasks, not on samsum."""
+    from transformers import AutoTokenizer
+
+    from longeval.runner import generation_params
+    from longeval.tasks import get_task
+
+    prompts = random_prompts(tiny_model, LONG_PROMPT_LENGTHS, seed=2)
+    free = hf_generate(tiny_model, "abf", prompts, GenerationParams(NEW_TOKENS), MAX_LENGTH)
+    extra_eos = free[0].token_ids[NEW_TOKENS // 2]  # a token the model emits mid-way through prompt 0's answer
+    model = tmp_path / "extra-eos"
+    shutil.copytree(tiny_model, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({"eos_token_id": [config["eos_token_id"], extra_eos]}))
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    newline = tokenizer.encode("\n", add_special_tokens=False)[-1]
+    if extra_eos == newline or newline in free[0].token_ids[: NEW_TOKENS // 2 + 1]:
+        pytest.skip("the chosen token is the newline, or the newline comes first: nothing to tell apart")
+
+    samsum = generation_params(get_task("samsum"), tokenizer)
+    assert samsum.eos_token_ids == (tokenizer.eos_token_id, newline) and samsum.min_new_tokens == 1
+    plain = GenerationParams(NEW_TOKENS)
+    samsum = GenerationParams(NEW_TOKENS, min_new_tokens=1, eos_token_ids=samsum.eos_token_ids)
+    for params, stops_at_extra in ((plain, True), (samsum, False)):
+        expected = hf_generate(model, "abf", prompts, params, MAX_LENGTH)
+        from longeval.backends.vllm import VLLMBackend
+
+        backend = VLLMBackend(model, parse_method("abf"), max_length=MAX_LENGTH, dtype="float32")
+        try:
+            got = backend.generate(prompts, params)
+        finally:
+            backend.close()
+        assert [g.token_ids for g in got] == [e.token_ids for e in expected]
+        ended_at_extra = got[0].token_ids[-1] == extra_eos and len(got[0].token_ids) <= NEW_TOKENS // 2 + 1
+        assert ended_at_extra == stops_at_extra

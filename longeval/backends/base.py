@@ -30,6 +30,10 @@ class GenerationParams:
     stop_token_ids: tuple[int, ...] = ()
     # samsum's official min_length = context_length + 1: EOS/stop ids are banned for the first token.
     min_new_tokens: int = 0
+    # When set, these ids end generation INSTEAD of the model's own EOS ids: pred.py passes samsum
+    # `eos_token_id=[tokenizer.eos_token_id, newline]`, which replaces the generation config's list (a model whose
+    # generation config has extra EOS ids, e.g. Llama-3's <|eot_id|>, does not stop at those on samsum).
+    eos_token_ids: tuple[int, ...] | None = None
 
 
 @dataclass

@@ -148,7 +148,8 @@ class HFBackend:
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         # Positions count real tokens only, so a left-padded prompt sees the same positions as alone.
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        stop_ids = torch.tensor(sorted(set(self.eos_ids) | set(params.stop_token_ids)), dtype=torch.long,
+        eos_ids = self.eos_ids if params.eos_token_ids is None else params.eos_token_ids
+        stop_ids = torch.tensor(sorted(set(eos_ids) | set(params.stop_token_ids)), dtype=torch.long,
                                 device=self.device)
         new_tokens: list[list[int]] = [[] for _ in prompts]
         finished = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)

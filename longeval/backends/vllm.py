@@ -179,7 +179,10 @@ class VLLMBackend:
             temperature=0.0,
             max_tokens=params.max_new_tokens,
             min_tokens=params.min_new_tokens,
-            stop_token_ids=list(params.stop_token_ids),
+            # eos_token_ids replaces the model's EOS ids: vLLM's own EOS handling is switched off and the given
+            # ids become stop ids (min_tokens still bans them, and the model's EOS, for the first tokens).
+            stop_token_ids=sorted(set(params.stop_token_ids) | set(params.eos_token_ids or ())),
+            ignore_eos=params.eos_token_ids is not None,
             # The text is decoded below exactly as the official pred.py decodes (stop token included).
             detokenize=False,
         )
