@@ -13,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_vllm_backend import LONG_PROMPT_LENGTHS, MAX_LENGTH, NEW_TOKENS, hf_generate, random_prompts
 
 from longeval.backends.base import GenerationParams
 from longeval.cli import main
 from longeval.methods import parse_method
-from tests.test_vllm_backend import LONG_PROMPT_LENGTHS, MAX_LENGTH, NEW_TOKENS, hf_generate, random_prompts
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm,
               pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed")]
