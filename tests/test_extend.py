@@ -133,3 +133,25 @@ def test_unusable_base_configs_and_outputs_are_one_line(tiny_model: Path, tmp_pa
     assert extend(tiny_model, a_file, "yarn") == 2
     err = capsys.readouterr().err
     assert "must be a folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_interrupted_extend_leaves_nothing_and_reruns(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
+    """The checkpoint is built in a staging folder and renamed into place: a crash mid-copy leaves no output."""
+    import longeval.commands.extend as extend_command
+
+    out = tmp_path / "ext"
+    real_link = extend_command._link_or_copy
+
+    def interrupted(source: Path, target: Path) -> bool:
+        real_link(source, target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(extend_command, "_link_or_copy", interrupted)
+    assert main(["extend", str(tiny_model), "--method", "pi:factor=2", "--out", str(out)]) == 130
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(extend_command, "_link_or_copy", real_link)
+    assert extend(tiny_model, out, "pi:factor=2") == 0
+    assert json.loads((out / "config.json").read_text())["longeval_method"]["name"] == "pi"
+    reference = tmp_path / "plain"
+    reference.mkdir()
+    assert (out.stat().st_mode & 0o777) == (reference.stat().st_mode & 0o777)  # not mkdtemp's private 0700

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from longeval.errors import UserError
@@ -69,8 +70,32 @@ def _raise_tokenizer_limit(path: Path, positions: int) -> None:
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def run(args: argparse.Namespace) -> int:
+def _write_checkpoint(base: Path, out: Path, config: dict, max_length: int) -> tuple[int, int]:
+    """Tokenizer and other files copied, weights hard-linked (else copied), the extended config written.
+
+    Returns (weights hard-linked, weights copied).
+    """
     from longeval.io import write_json_atomic
+
+    linked = copied = 0
+    for source in sorted(base.iterdir()):
+        if not source.is_file() or source.name in SKIPPED_FILES:
+            continue
+        target = out / source.name
+        if source.name.endswith(WEIGHT_SUFFIXES):
+            if _link_or_copy(source, target):
+                linked += 1
+            else:
+                copied += 1
+        else:
+            shutil.copy2(source, target)
+            if source.name == "tokenizer_config.json":
+                _raise_tokenizer_limit(target, max(max_length, config["max_position_embeddings"]))
+    write_json_atomic(out / "config.json", config, indent=2)
+    return linked, copied
+
+
+def run(args: argparse.Namespace) -> int:
     from longeval.methods import UNBOUNDED, parse_method
 
     base, out = Path(args.base), Path(args.out)
@@ -103,22 +128,21 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("output folder exists and is not empty", path=out)
     config = extended_config(base_config, method, max_length, base.resolve().name)
 
-    out.mkdir(parents=True, exist_ok=True)
-    linked = copied = 0
-    for source in sorted(base.iterdir()):
-        if not source.is_file() or source.name in SKIPPED_FILES:
-            continue
-        target = out / source.name
-        if source.name.endswith(WEIGHT_SUFFIXES):
-            if _link_or_copy(source, target):
-                linked += 1
-            else:
-                copied += 1
-        else:
-            shutil.copy2(source, target)
-            if source.name == "tokenizer_config.json":
-                _raise_tokenizer_limit(target, max(max_length, config["max_position_embeddings"]))
-    write_json_atomic(out / "config.json", config, indent=2)
+    # Built in a hidden staging folder next to --out and renamed into place at the end, so an interrupted extend
+    # leaves no half-written checkpoint behind (and a re-run is not refused as "not empty").
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the checkpoint gets the usual permissions
+    try:
+        linked, copied = _write_checkpoint(base, staging, config, max_length)
+        if out.exists():
+            out.rmdir()  # checked empty above
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     print(f"wrote {out}: method {method.spec}, max_position_embeddings {config['max_position_embeddings']}, "
           f"serves {max_length} positions; weights: {linked} hard-linked, {copied} copied")
     return 0
