@@ -222,7 +222,8 @@ def check_same_settings(folder: Path, previous: dict[str, Any], settings: dict[s
 # ------------------------------------------------------------------------------------------------------ the run
 
 def generation_params(task: Task, tokenizer: Any):
-    """pred.py's greedy settings; samsum also stops at a newline and must emit at least one token."""
+    """pred.py's greedy settings; samsum stops at EOS or a newline (a list that replaces the model's own EOS ids)
+    and must emit at least one token."""
     from longeval.backends.base import GenerationParams
 
     if task.base == "samsum":
