@@ -345,8 +345,10 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
         write_json_atomic(run_json, info, indent=1)
 
     save()
+    low, high = min(budgets.values()), max(budgets.values())
+    budget_text = f"{low}" if low == high else f"{low}-{high}"
     on_event(f"run {run_name}: method {method.spec}, {wrapper} chat wrapper, window {window}, "
-             f"prompt budget {min(budgets.values())}-{max(budgets.values())} tokens -> {folder}")
+             f"prompt budget {budget_text} tokens -> {folder}")
 
     # Which records are left, and their prompts (the official procedure, record by record).
     started = time.perf_counter()

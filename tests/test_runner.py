@@ -169,7 +169,7 @@ def test_other_settings_into_same_run_folder_are_refused(tmp_path, capsys, tiny_
 
 
 @pytest.mark.slow
-def test_length_sweep_makes_one_run_per_length(tmp_path, tiny_model):
+def test_length_sweep_makes_one_run_per_length(tmp_path, capsys, tiny_model):
     data = make_data(tmp_path / "lb", n=1)
     out = tmp_path / "runs"
     argv = run_args(tiny_model, data, out, "--method", "yarn")
@@ -179,6 +179,22 @@ def test_length_sweep_makes_one_run_per_length(tmp_path, tiny_model):
     assert names == [f"{tiny_model.name}_yarn_120", f"{tiny_model.name}_yarn_300"]
     lengths = [json.loads((out / n / "run.json").read_text())["max_length"] for n in names]
     assert lengths == [120, 300]
+    # The command ends with one table of the sweep's scores (a column per run), not Python dict reprs.
+    printed = capsys.readouterr().out
+    assert "prompt budget 120 tokens" in printed and "{" not in printed
+    header, _, row = printed.strip().splitlines()[-3:]
+    assert header.split() == ["task", *names]
+    assert row.split()[0] == "hotpotqa" and len(row.split()) == 3
+
+
+def test_outcome_line_says_where_scores_are_or_how_to_resume(tmp_path):
+    from longeval.commands.run import outcome_line
+
+    done = outcome_line(tmp_path, {"status": "complete", "records": {"trec": {"done": 3, "total": 3}}})
+    assert "complete" in done and str(tmp_path / "pred" / "result.json") in done
+    partial = outcome_line(tmp_path, {"status": "partial", "records": {"trec": {"done": 1, "total": 3},
+                                                                       "hotpotqa": {"done": 0, "total": 2}}})
+    assert "1 of 5" in partial and "resume" in partial
 
 
 @pytest.mark.slow

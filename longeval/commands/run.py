@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     lengths = parse_max_lengths(args.max_length)
     backend = args.backend or default_backend()
+    outcomes = []
     for length in lengths:
         name = args.run_name
         if name and len(lengths) > 1:
@@ -65,5 +66,20 @@ def run(args: argparse.Namespace) -> int:
                              "gpu_memory_utilization": args.gpu_memory_utilization},
         )
         outcome = run(request)
-        print(f"{outcome.folder}: {outcome.info['status']}; result {outcome.result}")
+        print(outcome_line(outcome.folder, outcome.info))
+        outcomes.append(outcome)
+    from longeval.commands.score import format_table
+
+    print()
+    print(format_table([o.folder.name for o in outcomes], [o.result for o in outcomes],
+                       e=any(o.info.get("longbench_e") for o in outcomes)))
     return 0
+
+
+def outcome_line(folder: Path, info: dict) -> str:
+    """Where the scores are, or how far a run got and how to finish it."""
+    counts = info.get("records", {}).values()
+    done, total = sum(c["done"] for c in counts), sum(c["total"] for c in counts)
+    if info.get("status") == "complete":
+        return f"{folder}: complete, {done} predictions; scores in {folder / 'pred' / 'result.json'}"
+    return f"{folder}: partial, {done} of {total} predictions; run the same command again to resume"
