@@ -149,6 +149,20 @@ def test_prompts_command_writes_fields(tmp_path, tiny_model):
     assert [line["n_tokens"] for line in lines] == [len(tokenizer(line["prompt"]).input_ids) for line in lines]
 
 
+def test_prompts_command_out_dash_writes_the_prompts_to_stdout(tmp_path, tiny_model, capsys, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hotpotqa.jsonl").write_text(json.dumps(synthetic(900)) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["prompts", "--tasks", "hotpotqa", "--data", str(tmp_path), "--tokenizer", str(tiny_model),
+                 "--max-length", "256", "--out", "-", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]  # stdout holds the JSON lines only
+    assert len(lines) == 1 and lines[0]["truncated"] is True
+    assert "1 prompts" in captured.err and "1 truncated" in captured.err and "stdout" in captured.err
+    assert not (tmp_path / "-").exists()
+
+
 def test_prompts_command_refuses_a_limit_below_one(tmp_path, tiny_model, capsys):
     out = tmp_path / "prompts.jsonl"
     assert main(["prompts", "--tasks", "hotpotqa", "--data", str(tmp_path), "--tokenizer", str(tiny_model),

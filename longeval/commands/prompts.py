@@ -9,6 +9,10 @@ HELP = "write the exact prompts a run would send (official truncation and chat w
 DESCRIPTION = HELP + """
 
 Each line: _id, task, prompt (the final text), n_tokens (token ids sent to the engine), truncated.
+
+examples:
+  longeval prompts --tasks trec --data ./data.zip --tokenizer ./llama-2-7b-chat --max-length 3500 --out trec.jsonl
+  longeval prompts --tasks paper12 --data ./data.zip --tokenizer ./ckpt --limit 1 --out - | head -c 2000
 """
 
 
@@ -22,11 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat-template", default="auto", choices=("auto", "hf", "llama2", "none"),
                         help="chat wrapper (auto: hf when the tokenizer has a chat template)")
     parser.add_argument("--limit", type=int, help="only the first K records of each task")
-    parser.add_argument("--out", required=True, type=Path, help="output .jsonl file")
+    parser.add_argument("--out", required=True, help="output .jsonl file, or - for stdout")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
+
+    from tqdm import tqdm
 
     from longeval.data import open_source
     from longeval.errors import UserError
@@ -51,14 +59,21 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.data)
     tokenizer = load_tokenizer(args.tokenizer)
     wrapper = resolve_chat_wrapper(args.chat_template, tokenizer)
-    lines = []
+    lines, truncated = [], 0
     for task in tasks:
         budget, _ = prompt_budget(task, tokenizer, wrapper, window, args.max_length)
-        for record in source.load(task, args.limit):
+        records = source.load(task, args.limit)
+        for record in tqdm(records, desc=task.name, unit="prompt", disable=args.no_progress, dynamic_ncols=True):
             prompt = build_prompt(task, record, tokenizer, budget, wrapper)
+            truncated += prompt.truncated
             lines.append(json.dumps({"_id": prompt.id, "task": task.name, "prompt": prompt.text,
                                      "n_tokens": len(prompt.token_ids), "truncated": prompt.truncated},
                                     ensure_ascii=False) + "\n")
-    write_atomic(args.out, "".join(lines))
-    print(f"{len(lines)} prompts ({wrapper} chat wrapper) -> {args.out}")
+    summary = f"{len(lines)} prompts ({wrapper} chat wrapper, {truncated} truncated) -> {args.out}"
+    if args.out == "-":  # the prompts are the output; the summary must not mix into them
+        sys.stdout.write("".join(lines))
+        print(summary.replace("-> -", "-> stdout"), file=sys.stderr)
+    else:
+        write_atomic(args.out, "".join(lines))
+        print(summary)
     return 0
