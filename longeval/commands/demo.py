@@ -12,6 +12,10 @@ Builds (once) a random tiny Llama with a locally trained tokenizer, writes a sma
 longer than the model's 256 positions, runs none / pi / yarn / abf / eabf through vLLM when installed (else
 transformers), scores them with the official metrics and prints the leaderboard. A few minutes on 2 CPU cores.
 Re-running reuses the model and the finished runs.
+
+examples:
+  longeval demo                               # ./longeval-demo/{data,runs,report}
+  longeval demo --out /tmp/demo --backend hf  # the transformers backend instead of vLLM
 """
 
 

@@ -8,6 +8,12 @@ HELP = "list context-extension methods with their parameters, types, defaults an
 DESCRIPTION = HELP + """
 
 A method is chosen with a spec NAME[:key=value,...], e.g. yarn:factor=8, eabf, eabf:skip_layers=0, abf:base=1e6.
+Parameters left out take the defaults listed; run.json records every parameter of the method a run used.
+
+examples:
+  longeval methods
+  longeval run --model ./ckpt --method yarn:factor=8 --tasks paper12 --data ./data.zip --max-length 15500
+  longeval extend ./ckpt --method abf:base=1e6 --max-length 16384 --out ./ckpt-abf
 """
 
 

@@ -5,6 +5,16 @@ from __future__ import annotations
 import argparse
 
 HELP = "list LongBench tasks (name, language, metric, max new tokens, chat wrapper, first line) and suites"
+DESCRIPTION = HELP + """
+
+Columns: "max new" is the answer budget in tokens (official dataset2maxlen); "chat" whether the prompt gets the
+chat wrapper; "first line" whether eval.py scores only the first line of the prediction. A suite or a comma list
+of tasks and suites is what --tasks of `run`, `prompts` and `report` take.
+
+examples:
+  longeval tasks                        # every task and variant, then the suites
+  longeval tasks --suite paper12        # the 12 tasks of the paper's Table 2
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
