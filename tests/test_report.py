@@ -208,6 +208,11 @@ def test_reference_paper_rows_equal_table_2(real_runs, tmp_path, capsys):
         assert round(float(csv_row["macro"]), 1) == values["Macro"]
         assert md_row[0].startswith("*") and md_row[0].endswith("*")  # italics: published row
     assert "published numbers" in (out / "leaderboard.md").read_text()
+    # Three labels end in '*' (the paper's mark for rows it took from the LongBench paper); the note says so.
+    assert sum(label.endswith("*") for label in oracle) == 3
+    assert "\\* = numbers the paper copied from the LongBench paper." in (out / "leaderboard.md").read_text()
+    page = (out / "leaderboard.html").read_text()
+    assert "* = numbers the paper copied from the LongBench paper." in page and "\\* =" not in page
 
 
 def test_reference_paper_lengths_rows_equal_table_4(tmp_path, capsys, real_runs):

@@ -46,6 +46,11 @@ def paper_table(key: str) -> list[RunResult]:
     return runs
 
 
+def label_marks() -> dict[str, str]:
+    """Marks that end some published row labels (e.g. '*') -> what they mean, as the paper's footnotes say."""
+    return dict(_paper_tables().get("marks") or {})
+
+
 def published_macros(key: str) -> dict[str, float]:
     """The Macro column as printed in the paper (one decimal), by row label — to check transcription."""
     return {row["label"]: float(row["macro"]) for row in _paper_tables()["tables"][key]["rows"]}

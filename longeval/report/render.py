@@ -93,6 +93,16 @@ def _sources_line(board: Leaderboard) -> str:
     return ("Rows in *italics* are published numbers, not measured here (" + "; ".join(sources) + ").")
 
 
+def _marks_line(board: Leaderboard) -> str:
+    """What the marks ending some published row labels mean (e.g. '*'), plain text; empty when none shows."""
+    from longeval.report.reference import label_marks
+
+    published = [str(name) for name, source in zip(board.frame["run"], board.frame["source"], strict=True)
+                 if source != "measured"]
+    return " ".join(f"{mark} = {meaning}." for mark, meaning in label_marks().items()
+                    if any(name.endswith(mark) for name in published))
+
+
 def to_markdown(report: Report) -> str:
     out = []
     for title, board in report.boards():
@@ -116,7 +126,7 @@ def to_markdown(report: Report) -> str:
                 cells[0] = f"*{cells[0]}*"
             lines.append("| " + " | ".join(cells) + " |")
         if _sources_line(board):
-            lines += ["", _sources_line(board)]
+            lines += ["", " ".join(filter(None, [_sources_line(board), _md(_marks_line(board))]))]
         out.append("\n".join(lines))
     out += report.notes
     return "\n\n".join(out) + "\n"
@@ -175,8 +185,8 @@ def to_html(report: Report) -> str:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(_html_table(board))
         if _sources_line(board):
-            parts.append('<p class="note">&dagger; ' + html.escape(_sources_line(board).replace("*italics*", "italics"))
-                         + "</p>")
+            sources = " ".join(filter(None, [_sources_line(board).replace("*italics*", "italics"), _marks_line(board)]))
+            parts.append('<p class="note">&dagger; ' + html.escape(sources) + "</p>")
     for note in report.notes:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
     for caption, png in report.images:
