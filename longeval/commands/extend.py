@@ -18,6 +18,11 @@ The new config.json has the method's RoPE settings (standard rope types transfor
 max_position_embeddings, and longeval_method (provenance); EABF adds longeval_query_scale and the EABF
 architecture name (vLLM needs longeval's plugin for it). Tokenizer files are copied, weights hard-linked when
 the file system allows, else copied. `longeval run --model DIR` then uses the method without --method.
+The checkpoint is built in a hidden staging folder and renamed into place, so an interrupted extend leaves nothing.
+
+examples:
+  longeval extend ./llama-2-7b-chat --method yarn:factor=4 --out ./llama-2-7b-chat-yarn16k
+  longeval extend ./llama-2-7b-chat --method eabf --max-length 16384 --out ./llama-2-7b-chat-eabf16k
 """
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
