@@ -98,18 +98,6 @@ def make_demo_data(folder: Path, *, records: int = RECORDS_PER_TASK, seed: int =
     return folder
 
 
-def print_table(runs: list[tuple[str, dict]], echo: Callable[[str], None]) -> None:
-    """A plain comparison table (used when the report module is unavailable)."""
-    tasks = list(DEMO_TASKS)
-    echo(f"{'run':<28}" + "".join(f"{t[:14]:>16}" for t in tasks) + f"{'avg':>8}")
-    for name, result in runs:
-        scores = [result.get(t) for t in tasks]
-        known = [s for s in scores if isinstance(s, int | float)]
-        average = sum(known) / len(known) if known else float("nan")
-        echo(f"{name:<28}" + "".join(f"{s:>16.2f}" if s is not None else f"{'-':>16}" for s in scores)
-             + f"{average:>8.2f}")
-
-
 def print_run_stats(infos: list[dict], echo: Callable[[str], None]) -> None:
     """What each run fed the engine: longer windows keep more of each record (fewer tokens cut away)."""
     echo(f"{'run':<22}{'positions':>10}{'budget':>8}{'truncated':>11}{'prompt tok':>12}{'new tok':>9}{'tok/s':>8}")
@@ -119,7 +107,7 @@ def print_run_stats(infos: list[dict], echo: Callable[[str], None]) -> None:
         speed = info["tokens_per_second"]
         echo(f"{info['run_name']:<22}{info['engine_max_length']:>10}{max(info['prompt_max_length'].values()):>8}"
              f"{f'{truncated}/{total}':>11}{info['tokens']['prompt']:>12}{info['tokens']['generated']:>9}"
-             f"{speed if speed is not None else '-':>8}")
+             f"{f'{speed:.1f}' if speed is not None else '-':>8}")
 
 
 def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None,
@@ -139,7 +127,7 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
     echo(f"longeval demo: tiny random Llama ({model}), {len(DEMO_TASKS)} tasks x {records} records, "
          f"backend {backend}; outputs under {out}")
     runs_dir = out / "runs"
-    finished = []
+    folders: list[Path] = []
     infos: list[dict] = []
     for spec in methods:
         length = None if spec == "none" else EXTENDED_LENGTH
@@ -148,16 +136,15 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
                                  out=runs_dir, max_length=length, backend=backend, progress=progress,
                                  run_name=f"tiny_{spec}_{length or 'auto'}_{backend}"), on_event=echo)
         timings[spec] = time.perf_counter() - started
-        finished.append((outcome.folder.name, outcome.result))
+        folders.append(outcome.folder)
         infos.append(outcome.info)
     echo("")
-    try:
-        from longeval.report.build import ReportOptions, write_report
-    except ImportError:
-        print_table(finished, echo)
-    else:
-        write_report(ReportOptions(paths=[str(runs_dir)], formats=["md", "csv"], out=str(out / "report")))
-        echo(f"\nleaderboard: {out / 'report' / 'leaderboard.md'}")
+    from longeval.report.build import ReportOptions, write_report
+
+    # This demo's runs only, in method order (runs of another backend may share the folder).
+    write_report(ReportOptions(paths=[str(folder) for folder in folders], formats=["md", "csv"],
+                               out=str(out / "report")))
+    echo(f"\nleaderboard: {out / 'report' / 'leaderboard.md'}")
     echo("")
     print_run_stats(infos, echo)
     echo("(random weights: the scores are noise; the demo shows the pipeline, not a result)")

@@ -44,6 +44,14 @@ def test_demo_runs_every_method_offline(tmp_path, tiny_model, monkeypatch):
         assert info["status"] == "complete" and set(result) == set(DEMO_TASKS)
         assert all(count == 1 for count in info["truncated"].values()), info["truncated"]
     assert (tmp_path / "demo" / "report" / "leaderboard.md").is_file()
+    # The leaderboard lists this demo's runs in method order (not folder-name order, not other backends' runs).
+    (runs / "tiny_abf_768_vllm").mkdir()  # a run of another backend in the same folder must not be picked up
+    lines.clear()
+    run_demo(tmp_path / "demo", cache=tiny_model.parent, backend="hf", records=1, progress=False,
+             echo=lines.append)  # resumes: nothing left to generate
+    csv_rows = (tmp_path / "demo" / "report" / "leaderboard.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in csv_rows] == [
+        f"tiny_{m}_{'auto' if m == 'none' else EXTENDED_LENGTH}_hf" for m in DEMO_METHODS]
 
 
 @pytest.mark.slow
