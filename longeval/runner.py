@@ -370,6 +370,10 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
 
         from longeval.backends import make_backend
 
+        if not request.progress:  # also transformers' own "Loading weights" bar
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
         started = time.perf_counter()
         backend = make_backend(request.backend, model_path=str(model_dir), method=method, max_length=seq_len,
                                dtype=request.dtype, batch_size=request.batch_size, **request.backend_options)
