@@ -16,7 +16,7 @@ from pathlib import Path
 
 from longeval.backends.base import Generation, GenerationParams, canonical_dtype
 from longeval.errors import UserError
-from longeval.methods import Method, method_from_config
+from longeval.methods import QUERY_SCALE_KEY, Method, method_from_config
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -73,7 +73,7 @@ def load_hf_model(model_path: str | Path, method: Method | None = None, max_leng
 
     config, method = extended_config(model_path, method, max_length)
     device = resolve_device(device)
-    attention = EABF_ATTENTION if getattr(config, "longeval_query_scale", None) else "sdpa"
+    attention = EABF_ATTENTION if getattr(config, QUERY_SCALE_KEY, None) else "sdpa"
     model = AutoModelForCausalLM.from_pretrained(str(model_path), config=config, dtype=resolve_dtype(dtype, device),
                                                  attn_implementation=attention)
     return model.to(device).eval()

@@ -20,7 +20,7 @@ from typing import Any
 
 from longeval.backends.base import Generation, GenerationParams, canonical_dtype
 from longeval.errors import UserError
-from longeval.methods import UNBOUNDED, Method, base_rope, method_from_config
+from longeval.methods import QUERY_SCALE_KEY, UNBOUNDED, Method, base_rope, method_from_config
 from longeval.methods.vllm_plugin import EABF_ARCHITECTURE, PLUGIN_NAME
 
 # Defaults for vLLM's CPU build (measured, see the project's vLLM-on-CPU notes); a value the user set wins.
@@ -93,7 +93,7 @@ def engine_overrides(method: Method, config: Mapping[str, Any], table_length: in
     # sizes vLLM's cache and its max_model_len check, so it must reach the engine length.
     if overrides["rope_parameters"].get("rope_type") == "default":
         overrides["max_position_embeddings"] = max(int(overrides["max_position_embeddings"]), engine_length)
-    if overrides.get("longeval_query_scale"):
+    if overrides.get(QUERY_SCALE_KEY):
         overrides["architectures"] = [EABF_ARCHITECTURE]
     return overrides
 

@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def extended_config(base_config: dict, method, max_length: int, base_name: str) -> dict:
     """base_config with the method applied: legacy RoPE keys removed, overrides set, unset keys dropped."""
+    from longeval.methods import QUERY_SCALE_KEY
     from longeval.methods.vllm_plugin import EABF_ARCHITECTURE
 
     config = {k: v for k, v in base_config.items() if k not in ("rope_scaling", "rope_theta")}
@@ -49,7 +50,7 @@ def extended_config(base_config: dict, method, max_length: int, base_name: str) 
         else:
             config[key] = value
     config["longeval_method"]["extended_from"] = base_name
-    if config.get("longeval_query_scale"):
+    if config.get(QUERY_SCALE_KEY):
         config["architectures"] = [EABF_ARCHITECTURE]
     elif config.get("architectures") == [EABF_ARCHITECTURE]:
         config["architectures"] = ["LlamaForCausalLM"]

@@ -39,6 +39,9 @@ UNBOUNDED = sys.maxsize
 
 ABF_BASE = 500000.0
 
+# Config key carrying EABF's query-scale settings ({"skip_layers", "original_max_position_embeddings"}).
+QUERY_SCALE_KEY = "longeval_query_scale"
+
 # RoPE types a checkpoint's config may carry (transformers' standard ones longeval maps, and the paper's legacy one).
 KNOWN_ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "llama3", "eabf")
 
@@ -180,7 +183,8 @@ class QueryScale:
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | Any) -> QueryScale | None:
         """The query scale an (extended) config asks for, or None."""
-        data = _as_dict(config).get("longeval_query_scale")
+        # Read the one key directly: this runs in every attention call, and PretrainedConfig.to_dict() is costly.
+        data = config.get(QUERY_SCALE_KEY) if isinstance(config, Mapping) else getattr(config, QUERY_SCALE_KEY, None)
         if not data:
             return None
         return cls(int(data["skip_layers"]), int(data["original_max_position_embeddings"]))
@@ -299,7 +303,7 @@ class Method:
         return {
             "rope_parameters": rope_parameters,
             "max_position_embeddings": max_positions,
-            "longeval_query_scale": (QueryScale(query_scale.skip_layers, l0).to_config()
+            QUERY_SCALE_KEY: (QueryScale(query_scale.skip_layers, l0).to_config()
                                      if query_scale is not None else None),
             "longeval_method": {"name": self.name, "params": dict(self.params), "spec": self.spec,
                                 "original_max_position_embeddings": l0, "original_rope_theta": base.theta},
@@ -420,7 +424,7 @@ def method_from_config(config: Mapping[str, Any] | Any) -> Method:
     def pick(*names: str) -> dict[str, Any]:
         return {n: settings[n] for n in names if settings.get(n) is not None}
 
-    query_scale = data.get("longeval_query_scale")
+    query_scale = data.get(QUERY_SCALE_KEY)
     if rope_type == "default":
         theta = float(settings["rope_theta"])
         if query_scale:

@@ -15,19 +15,16 @@ from vllm.config import VllmConfig
 from vllm.model_executor.models.llama import LlamaAttention, LlamaDecoderLayer, LlamaForCausalLM
 from vllm.model_executor.models.utils import extract_layer_index
 
+from longeval.methods import QUERY_SCALE_KEY, QueryScale
 from longeval.methods.rope import eabf_query_scale
 
-QUERY_SCALE_KEY = "longeval_query_scale"
 
-
-def _query_scale_settings(config) -> tuple[int, int]:
-    settings = getattr(config, QUERY_SCALE_KEY, None)
-    if not isinstance(settings, dict):
-        raise ValueError(
-            f"the EABF model class needs the config key '{QUERY_SCALE_KEY}' "
-            "({'skip_layers': int, 'original_max_position_embeddings': int}); got " + repr(settings)
-        )
-    return int(settings["skip_layers"]), int(settings["original_max_position_embeddings"])
+def _query_scale(config) -> QueryScale:
+    scale = QueryScale.from_config(config)
+    if scale is None:
+        raise ValueError(f"the EABF model class needs the config key '{QUERY_SCALE_KEY}' "
+                         "({'skip_layers': int, 'original_max_position_embeddings': int})")
+    return scale
 
 
 class EabfLlamaAttention(LlamaAttention):
@@ -35,9 +32,9 @@ class EabfLlamaAttention(LlamaAttention):
 
     def __init__(self, *, config, prefix: str = "", **kwargs) -> None:
         super().__init__(config=config, prefix=prefix, **kwargs)
-        skip_layers, original_max = _query_scale_settings(config)
-        self.scales_query = extract_layer_index(prefix) >= skip_layers
-        self.original_max_position_embeddings = original_max
+        scale = _query_scale(config)
+        self.scales_query = scale.applies_to(extract_layer_index(prefix))
+        self.original_max_position_embeddings = scale.original_max_position_embeddings
 
     def forward(self, positions: torch.Tensor, hidden_states: torch.Tensor) -> torch.Tensor:
         qkv, _ = self.qkv_proj(hidden_states)
