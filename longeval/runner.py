@@ -401,6 +401,7 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
                             tokens["prompt"] += len(prompt.token_ids)
                             tokens["generated"] += len(output.token_ids)
                         append_durably(target, lines)
+                        finished[task.name].update((line["_id"], line) for line in lines)
                         save()
                         timer.add("write", started)
                         bar.update(len(batch))
@@ -414,7 +415,7 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
     timer.add("score", started)
     timer.seconds["total"] = time.perf_counter() - wall
     counts = {**previous.get("records", {}),
-              **{t.name: {"done": len(read_finished(pred_dir / f"{t.base}.jsonl")), "total": len(records[t.name])}
+              **{t.name: {"done": len(finished[t.name]), "total": len(records[t.name])}
                  for t in tasks}}
     info["records"] = counts
     complete = all(c["done"] >= c["total"] for c in counts.values())
