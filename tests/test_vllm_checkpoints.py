@@ -107,3 +107,22 @@ def test_samsum_eos_list_replaces_the_generation_configs_eos_ids_in_both_engines
         assert [g.token_ids for g in got] == [e.token_ids for e in expected]
         ended_at_extra = got[0].token_ids[-1] == extra_eos and len(got[0].token_ids) <= NEW_TOKENS // 2 + 1
         assert ended_at_extra == stops_at_extra
+
+
+def test_another_method_on_an_eabf_checkpoint_drops_the_query_scale_in_vllm(tiny_model: Path, tmp_path: Path):
+    """--method abf on an EABF-extended checkpoint must run plain ABF: the checkpoint's EABF class and query-scale
+    key are overridden in vLLM as they are in transformers."""
+    from longeval.backends.vllm import VLLMBackend
+
+    out = tmp_path / "eabf"
+    assert main(["extend", str(tiny_model), "--method", "eabf", "--out", str(out), "--max-length",
+                 str(MAX_LENGTH)]) == 0
+    prompts = random_prompts(tiny_model, LONG_PROMPT_LENGTHS)
+    params = GenerationParams(max_new_tokens=NEW_TOKENS)
+    backend = VLLMBackend(out, parse_method("abf"), max_length=MAX_LENGTH, dtype="float32")
+    try:
+        got = backend.generate(prompts, params)
+    finally:
+        backend.close()
+    assert [g.token_ids for g in got] == [e.token_ids for e in hf_generate(tiny_model, "abf", prompts, params,
+                                                                           MAX_LENGTH)]

@@ -20,7 +20,7 @@ from typing import Any
 
 from longeval.backends.base import Generation, GenerationParams, canonical_dtype
 from longeval.errors import UserError
-from longeval.methods import QUERY_SCALE_KEY, UNBOUNDED, Method, base_rope, method_from_config
+from longeval.methods import UNBOUNDED, Method, base_rope, method_from_config
 from longeval.methods.vllm_plugin import EABF_ARCHITECTURE, PLUGIN_NAME
 
 # Defaults for vLLM's CPU build (measured, see the project's vLLM-on-CPU notes); a value the user set wins.
@@ -82,19 +82,17 @@ def _coverage_explanation(method: Method, config: Mapping[str, Any]) -> str:
 
 def engine_overrides(method: Method, config: Mapping[str, Any], table_length: int,
                      engine_length: int) -> dict[str, Any]:
-    """hf_overrides for vLLM: the method's config keys (None values dropped) and, for EABF, longeval's class.
+    """hf_overrides for vLLM: the method's config keys (architecture included), with the engine's positions.
 
     `table_length` is the max length the method is evaluated at (dynamic-ntk's base depends on it: it must be the
     same number the HF backend is given); `engine_length` is the engine's max_model_len.
     """
-    overrides = {key: value for key, value in method.config_overrides(config, table_length).items()
-                 if value is not None}
+    # None values stay: they clear keys the checkpoint carries (an EABF checkpoint run with another method).
+    overrides = method.config_overrides(config, table_length)
     # A plain-RoPE table (none, ntk, dynamic-ntk, abf, eabf) is valid at any position; max_position_embeddings only
     # sizes vLLM's cache and its max_model_len check, so it must reach the engine length.
     if overrides["rope_parameters"].get("rope_type") == "default":
         overrides["max_position_embeddings"] = max(int(overrides["max_position_embeddings"]), engine_length)
-    if overrides.get(QUERY_SCALE_KEY):
-        overrides["architectures"] = [EABF_ARCHITECTURE]
     return overrides
 
 

@@ -40,9 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def extended_config(base_config: dict, method, max_length: int, base_name: str) -> dict:
     """base_config with the method applied: legacy RoPE keys removed, overrides set, unset keys dropped."""
-    from longeval.methods import QUERY_SCALE_KEY
-    from longeval.methods.vllm_plugin import EABF_ARCHITECTURE
-
     config = {k: v for k, v in base_config.items() if k not in ("rope_scaling", "rope_theta")}
     for key, value in method.config_overrides(base_config, max_length).items():
         if value is None:
@@ -50,10 +47,6 @@ def extended_config(base_config: dict, method, max_length: int, base_name: str) 
         else:
             config[key] = value
     config["longeval_method"]["extended_from"] = base_name
-    if config.get(QUERY_SCALE_KEY):
-        config["architectures"] = [EABF_ARCHITECTURE]
-    elif config.get("architectures") == [EABF_ARCHITECTURE]:
-        config["architectures"] = ["LlamaForCausalLM"]
     return config
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from longeval.errors import UserError
 from longeval.methods import rope
+from longeval.methods.vllm_plugin import EABF_ARCHITECTURE
 
 # covered_length() of methods whose RoPE table is valid at any length (they adapt max_position_embeddings).
 UNBOUNDED = sys.maxsize
@@ -300,14 +301,21 @@ class Method:
         else:  # pragma: no cover - the registry and this dispatch are kept in step by tests
             raise AssertionError(self.name)
         query_scale = self.query_scale
-        return {
+        overrides: dict[str, Any] = {
             "rope_parameters": rope_parameters,
             "max_position_embeddings": max_positions,
+            # None clears a query scale the checkpoint carries (another method on an EABF checkpoint).
             QUERY_SCALE_KEY: (QueryScale(query_scale.skip_layers, l0).to_config()
-                                     if query_scale is not None else None),
+                              if query_scale is not None else None),
             "longeval_method": {"name": self.name, "params": dict(self.params), "spec": self.spec,
                                 "original_max_position_embeddings": l0, "original_rope_theta": base.theta},
         }
+        # vLLM builds EABF with longeval's model class (transformers ignores the field): select it, or undo it.
+        if query_scale is not None:
+            overrides["architectures"] = [EABF_ARCHITECTURE]
+        elif _as_dict(config).get("architectures") == [EABF_ARCHITECTURE]:
+            overrides["architectures"] = ["LlamaForCausalLM"]
+        return overrides
 
 
 def make_method(name: str, params: Mapping[str, Any] | None = None, *, context: str | None = None) -> Method:
