@@ -22,6 +22,8 @@ COMMANDS = {
     "methods": "methods",
     "extend": "extend",
 }
+# Commands that name tasks: they take --tasks-path (user task folders, same format as the shipped tasks/).
+TASK_COMMANDS = ("run", "score", "report", "check", "prompts", "tasks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub_parser)
+        if name in TASK_COMMANDS:
+            sub_parser.add_argument("--tasks-path", action="append", default=[], metavar="DIR",
+                                    help="a folder of user task YAML files (format of the shipped tasks/) added "
+                                    "to the built-in tasks; repeatable; also LONGEVAL_TASKS_PATH")
         sub_parser.set_defaults(_module=module)
     return parser
 
@@ -48,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "tasks_path", None):
+            from longeval.tasks import add_tasks_path
+
+            for folder in args.tasks_path:
+                add_tasks_path(folder)
         return int(args._module.run(args) or 0)
     except UserError as exc:
         print(f"longeval {args.command}: error: {exc}", file=sys.stderr)

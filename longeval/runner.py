@@ -222,15 +222,16 @@ def check_same_settings(folder: Path, previous: dict[str, Any], settings: dict[s
 # ------------------------------------------------------------------------------------------------------ the run
 
 def generation_params(task: Task, tokenizer: Any):
-    """pred.py's greedy settings; samsum stops at EOS or a newline (a list that replaces the model's own EOS ids)
-    and must emit at least one token."""
+    """pred.py's greedy settings from the task's fields: a task with `stop` strings (samsum: "\\n") ends at EOS
+    or the last token of each string (a list that replaces the model's own EOS ids, as pred.py's
+    `eos_token_id=[eos, newline]` does); `min_new_tokens` (samsum: 1) bans those ids for the first tokens."""
     from longeval.backends.base import GenerationParams
 
-    if task.base == "samsum":
-        newline = tokenizer.encode("\n", add_special_tokens=False)[-1]
-        return GenerationParams(task.max_new_tokens, min_new_tokens=1,
-                                eos_token_ids=(tokenizer.eos_token_id, newline))
-    return GenerationParams(task.max_new_tokens)
+    if task.stop:
+        stops = tuple(tokenizer.encode(text, add_special_tokens=False)[-1] for text in task.stop)
+        return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens,
+                                eos_token_ids=(tokenizer.eos_token_id, *stops))
+    return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens)
 
 
 def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResult:
@@ -290,6 +291,11 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
             raise UserError("run.json is not valid JSON; not a longeval run folder?", path=run_json) from None
         if has_predictions(pred_dir):
             check_same_settings(folder, previous, settings, source.file_sha256)
+            for task in tasks:  # a task whose definition changed would mix two kinds of prediction in one file
+                recorded = previous.get("task_versions", {}).get(task.name, task.version)
+                if recorded != task.version:
+                    raise UserError(f"holds task {task.name} version {recorded}, the task is now version "
+                                    f"{task.version}; use another --run-name", path=folder)
         else:  # stopped before its first batch (a bad --dtype, a refused length): nothing to mix, start afresh
             previous = {}
     elif has_predictions(pred_dir):
@@ -319,6 +325,7 @@ def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResu
         "data": {"source": source.describe, "sha256": None, "files": dict(source.file_sha256)},
         # A resumed run may add tasks: run.json lists every task the folder holds.
         "tasks": list(dict.fromkeys([*previous.get("tasks", []), *(task.name for task in tasks)])),
+        "task_versions": {**previous.get("task_versions", {}), **{task.name: task.version for task in tasks}},
         "limit": request.limit,
         "longbench_e": is_e,
         "started": previous.get("started", now_iso()),

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from longeval.cli import main
-from longeval.runner import read_finished
+from longeval.runner import generation_params, read_finished
+from longeval.tasks import get_task
 
 
 def make_data(folder: Path, task: str = "hotpotqa", n: int = 8, words: int = 150) -> Path:
@@ -61,6 +62,7 @@ def test_run_writes_official_layout_and_provenance(tmp_path, tiny_model):
     assert info["model"]["config_sha256"] and info["data"]["sha256"] and info["versions"]["transformers"]
     assert info["tokens"]["prompt"] > 0 and info["tokens"]["generated"] > 0 and info["tokens_per_second"] > 0
     assert info["truncated"]["hotpotqa"] >= 1
+    assert info["task_versions"] == {"hotpotqa": get_task("hotpotqa").version}
     assert info["started"] <= info["finished"]
     # Re-running the finished command generates nothing and keeps every _id once.
     assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "pi", "--run-name", "r")) == 0
@@ -161,11 +163,31 @@ def test_other_settings_into_same_run_folder_are_refused(tmp_path, capsys, tiny_
     _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r",
                                       "--chat-template", "llama2"), "other settings", "chat_wrapper")
     assert (out / "r" / "pred" / "hotpotqa.jsonl").read_text() == before
+    # Predictions made under another version of the task definition are not mixed with this version's.
+    run_json = out / "r" / "run.json"
+    info = json.loads(run_json.read_text())
+    run_json.write_text(json.dumps({**info, "task_versions": {"hotpotqa": info["task_versions"]["hotpotqa"] + 1}}))
+    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r"),
+                     "holds task hotpotqa version", "use another --run-name")
+    assert (out / "r" / "pred" / "hotpotqa.jsonl").read_text() == before
     # Spellings of the same setting are the same setting: fp32 resumes a float32 run (nothing left to do).
     assert main(run_args(tiny_model, data, out, "--method", "none", "--run-name", "f", "--dtype", "float32")) == 0
     first = (out / "f" / "pred" / "hotpotqa.jsonl").read_text()
     assert main(run_args(tiny_model, data, out, "--method", "none", "--run-name", "f", "--dtype", "fp32")) == 0
     assert (out / "f" / "pred" / "hotpotqa.jsonl").read_text() == first
+
+
+@pytest.mark.slow
+def test_generation_rules_come_from_the_task_fields(tiny_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    newline = tokenizer.encode("\n", add_special_tokens=False)[-1]
+    samsum = generation_params(get_task("samsum"), tokenizer)
+    assert (samsum.max_new_tokens, samsum.min_new_tokens) == (128, 1)
+    assert samsum.eos_token_ids == (tokenizer.eos_token_id, newline)
+    trec = generation_params(get_task("trec"), tokenizer)
+    assert (trec.max_new_tokens, trec.min_new_tokens, trec.eos_token_ids) == (64, 0, None)
 
 
 @pytest.mark.slow

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
+from longeval import tasks as tasks_module
 from longeval.cli import main
 from longeval.errors import UserError
-from longeval.tasks import all_tasks, get_task, resolve_tasks, suites
+from longeval.tasks import add_tasks_path, all_tasks, builtin_tasks_dir, get_task, resolve_tasks, suites
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "longbench"
 V1_TASKS = suites()["longbench"]
@@ -96,12 +95,127 @@ def test_tasks_command_lists_a_suite(capsys):
     assert "unknown task or suite 'bogus'" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_wheel_ships_the_task_files(tmp_path):
-    root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(root)], check=True)
-    wheel = next(tmp_path.glob("longeval-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
-    assert sum(n.startswith("longeval/tasks/") and n.endswith(".yaml") for n in names) == 35  # 34 tasks + suites
-    assert "longeval/published/paper_tables.yaml" in names
+# --- tasks as validated data -----------------------------------------------------------------------------------
+
+GOOD = {"name": "mytask", "version": 3, "language": "en", "category": "single-doc QA", "metric": "qa_f1",
+        "max_new_tokens": 16, "chat": True, "first_line": False, "prompt": "Read {context}\nQ: {input}\nA:"}
+
+
+@pytest.fixture
+def user_tasks(tmp_path, monkeypatch):
+    """A user task folder, registered for this test only (the registry is reset before and after)."""
+    monkeypatch.delenv(tasks_module.TASKS_PATH_ENV, raising=False)
+    monkeypatch.setattr(tasks_module, "_user_dirs", [])
+    tasks_module.clear_cache()
+    folder = tmp_path / "mytasks"
+    folder.mkdir()
+    yield folder
+    tasks_module.clear_cache()
+
+
+def write_task(folder: Path, doc: dict, name: str | None = None) -> Path:
+    path = folder / f"{name or doc['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_every_yaml_file_is_a_task_and_has_a_version():
+    files = {p.stem for p in builtin_tasks_dir().glob("*.yaml")} - {"suites"}
+    assert set(all_tasks()) == files
+    assert all(isinstance(t.version, int) and t.version >= 1 for t in all_tasks().values())
+    assert builtin_tasks_dir() == Path(__file__).resolve().parents[1] / "tasks"
+
+
+def test_samsum_generation_rules_are_task_fields():
+    # pred.py: samsum alone stops at "\n" and has min_length = context_length + 1; its LongBench-E variant inherits.
+    for name in ("samsum", "samsum_e"):
+        assert (get_task(name).stop, get_task(name).min_new_tokens) == (("\n",), 1)
+    others = [t for t in all_tasks().values() if t.base != "samsum"]
+    assert all(t.stop == () and t.min_new_tokens == 0 for t in others)
+
+
+def test_a_user_task_not_in_any_suite_is_discovered(user_tasks, capsys):
+    write_task(user_tasks, {**GOOD, "stop": ["\n\n"], "min_new_tokens": 2})
+    add_tasks_path(user_tasks)
+    task = get_task("mytask")
+    assert (task.version, task.stop, task.min_new_tokens, task.source) == (3, ("\n\n",), 2, "longbench")
+    assert [t.name for t in resolve_tasks("trec,mytask")] == ["trec", "mytask"]
+    assert list(all_tasks())[-1] == "mytask" and len(all_tasks()) == 35
+    tasks_module._user_dirs.clear()
+    tasks_module.clear_cache()
+    assert main(["tasks", "--tasks-path", str(user_tasks)]) == 0
+    assert "mytask" in capsys.readouterr().out
+
+
+def test_user_suites_and_the_environment_variable(user_tasks, monkeypatch):
+    write_task(user_tasks, GOOD)
+    (user_tasks / "suites.yaml").write_text("mine: [mytask, trec]\n", encoding="utf-8")
+    monkeypatch.setenv(tasks_module.TASKS_PATH_ENV, str(user_tasks))
+    tasks_module.clear_cache()
+    assert [t.name for t in resolve_tasks("mine")] == ["mytask", "trec"]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"promt": "x"}, "promt", "unknown key"),
+    ({"metric": "bleu"}, "metric", "unknown metric 'bleu'"),
+    ({"version": None}, "version", "missing field"),
+    ({"version": "1"}, "version", "must be a positive integer"),
+    ({"chat": "yes"}, "chat", "must be true or false"),
+    ({"max_new_tokens": 0}, "max_new_tokens", "must be a positive integer"),
+    ({"language": "fr"}, "language", "unknown language 'fr'"),
+    ({"prompt": "{context} {question}"}, "prompt", "unknown record field(s) question"),
+    ({"stop": ["\n", 3]}, "stop", "non-empty strings"),
+    ({"source": "web"}, "source", "unknown source 'web'"),
+    ({"source": "generated"}, "generator", "names its generator"),
+    ({"generator": "passkey"}, "generator", "only a task with source: generated"),
+    ({"name": "other"}, "name", "must match the file name"),
+    ({"variant_of": "nope"}, "variant_of", "'nope' is not a base task"),
+])
+def test_bad_task_files_are_one_line_errors_with_file_and_field(user_tasks, capsys, change, field, message):
+    doc = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    path = write_task(user_tasks, doc, name="mytask")
+    assert main(["tasks", "--tasks-path", str(user_tasks)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{path}" in err and f"field '{field}'" in err and message in err, err
+
+
+def test_a_task_defined_twice_or_a_bad_suite_is_refused(user_tasks):
+    write_task(user_tasks, {**GOOD, "name": "trec"})
+    add_tasks_path(user_tasks)
+    with pytest.raises(UserError, match=r"trec.yaml field 'name': task 'trec' is already defined in .*tasks"):
+        all_tasks()
+    (user_tasks / "trec.yaml").unlink()
+    (user_tasks / "suites.yaml").write_text("paper12: [trec]\n", encoding="utf-8")
+    tasks_module.clear_cache()
+    with pytest.raises(UserError, match="suite 'paper12' is already defined"):
+        all_tasks()
+    (user_tasks / "suites.yaml").write_text("mine: [trec, ghost]\n", encoding="utf-8")
+    tasks_module.clear_cache()
+    with pytest.raises(UserError, match=r"suites.yaml field 'mine': lists unknown task 'ghost'"):
+        all_tasks()
+
+
+def test_tasks_path_must_be_a_folder(tmp_path, capsys, user_tasks):
+    assert main(["tasks", "--tasks-path", str(tmp_path / "missing")]) == 2
+    assert "not a folder of task files" in capsys.readouterr().err
+
+
+def test_a_generated_task_takes_its_records_from_its_generator(user_tasks, monkeypatch, tmp_path):
+    from longeval import data
+
+    def counting(task, limit, n):
+        return [{"context": "x " * i, "input": "how many?", "answers": [str(i)], "length": i, "all_classes": None,
+                 "_id": f"{task.name}-{i}"} for i in range(n)]
+
+    write_task(user_tasks, {**GOOD, "name": "synth", "source": "generated", "generator": "counting",
+                            "generator_args": {"n": 5}})
+    add_tasks_path(user_tasks)
+    monkeypatch.setitem(data.GENERATORS, "counting", counting)
+    source = data.open_source(str(tmp_path))
+    records = source.load(get_task("synth"), limit=3)
+    assert [r["_id"] for r in records] == ["synth-0", "synth-1", "synth-2"]
+    assert list(source.file_sha256) == ["synth.generated"]
+    monkeypatch.delitem(data.GENERATORS, "counting")
+    with pytest.raises(UserError, match=r"synth.yaml field 'generator': unknown generator 'counting'"):
+        source.load(get_task("synth"))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list LongBench tasks (name, language, metric, max new tokens, chat wrapper, first line) and suites"
+HELP = "list LongBench tasks (name, version, language, metric, max new tokens, chat wrapper, first line) and suites"
 DESCRIPTION = HELP + """
 
-Columns: "max new" is the answer budget in tokens (official dataset2maxlen); "chat" whether the prompt gets the
-chat wrapper; "first line" whether eval.py scores only the first line of the prediction. A suite or a comma list
-of tasks and suites is what --tasks of `run`, `prompts` and `report` take.
+Columns: "ver" is the task definition's version (recorded in run.json); "max new" is the answer budget in
+tokens (official dataset2maxlen); "chat" whether the prompt gets the chat wrapper; "first line" whether
+eval.py scores only the first line of the prediction. A suite or a comma list of tasks and suites is what
+--tasks of `run`, `prompts` and `report` take. Task definitions: tasks/README.md in the repository.
 
 examples:
   longeval tasks                        # every task and variant, then the suites
@@ -25,11 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from longeval.tasks import all_tasks, resolve_tasks, suites
 
     tasks = resolve_tasks(args.suite) if args.suite else list(all_tasks().values())
-    header = f"{'task':<24}{'lang':<6}{'category':<15}{'metric':<16}{'max new':>8}  {'chat':<5}{'first line':<11}"
+    header = (f"{'task':<24}{'ver':>4}  {'lang':<6}{'category':<15}{'metric':<16}{'max new':>8}  "
+              f"{'chat':<5}{'first line':<11}")
     print(header)
     print("-" * len(header))
     for task in tasks:
-        print(f"{task.name:<24}{task.language:<6}{task.category:<15}{task.metric:<16}{task.max_new_tokens:>8}  "
+        print(f"{task.name:<24}{task.version:>4}  {task.language:<6}{task.category:<15}{task.metric:<16}"
+              f"{task.max_new_tokens:>8}  "
               f"{'yes' if task.chat else 'no':<5}{'yes' if task.first_line else 'no':<11}")
     if not args.suite:
         print()
