@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_weight_digest_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Weight digests are cached per user; tests keep theirs to themselves (subprocesses inherit the variable)."""
+    folder = tmp_path_factory.mktemp("longeval-cache")
+    os.environ["LONGEVAL_CACHE_DIR"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -198,7 +198,8 @@ def test_length_sweep_makes_one_run_per_length(tmp_path, capsys, tiny_model):
     argv[argv.index("--max-length") + 1] = "120,300"
     assert main(argv) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == [f"{tiny_model.name}_yarn_120", f"{tiny_model.name}_yarn_300"]
+    assert len(names) == 2 and names[0].startswith(f"{tiny_model.name}-")
+    assert [n.split("_", 1)[1] for n in names] == ["yarn_120", "yarn_300"]
     lengths = [json.loads((out / n / "run.json").read_text())["max_length"] for n in names]
     assert lengths == [120, 300]
     # The command ends with one table of the sweep's scores (a column per run), not Python dict reprs.

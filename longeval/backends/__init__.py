@@ -13,6 +13,8 @@ from longeval.errors import UserError
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "vllm": ("longeval.backends.vllm", "VLLMBackend", "vllm"),
     "hf": ("longeval.backends.hf", "HFBackend", "transformers"),
+    # A fake engine (repeats the prompt's tail): runner tests and dry runs without torch or weights.
+    "echo": ("longeval.backends.echo", "EchoBackend", "longeval"),
 }
 
 

@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(download data.zip of THUDM/LongBench into the Hugging Face cache; default)")
     parser.add_argument("--max-length", help="prompt budget in tokens (middle truncation beyond it); a comma list "
                         "runs once per length (default: context window minus the task's answer tokens)")
-    parser.add_argument("--backend", choices=("vllm", "hf"), help="inference engine (default: vllm if installed)")
+    from longeval.backends import BACKENDS
+
+    parser.add_argument("--backend", choices=tuple(BACKENDS), help="inference engine (default: vllm if installed; "
+                        "echo = a fake engine that repeats the prompt's tail, for dry runs)")
     parser.add_argument("--out", default="runs", type=Path, help="folder holding run folders (default: runs)")
     parser.add_argument("--run-name", help="run folder name (default: <model>_<method>_<max length>)")
     parser.add_argument("--limit", type=int, help="only the first K records of each task")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from longeval.errors import UserError
+from longeval.runs.record import MethodInfo, RunRecord
 from longeval.tasks import all_tasks
 
 BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eval.py's order
@@ -108,36 +109,30 @@ def _run_in_folder(folder: Path) -> RunResult | None:
 
 
 def _measured_run(folder: Path) -> RunResult:
-    meta = _read_json(folder / "run.json")
-    if not isinstance(meta, dict):
-        raise UserError("expected a JSON object", path=folder / "run.json")
+    record = RunRecord.from_json(_read_json(folder / "run.json"), folder / "run.json")
     result = folder / "pred" / "result.json"
     if not result.is_file():
         raise UserError("run has no pred/result.json yet (score it with `longeval score`)", path=folder)
     scores, buckets = parse_result(_read_json(result), result)
-    model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
-    method = meta.get("method") if isinstance(meta.get("method"), dict) else {}
-    max_length = meta.get("max_length")
     return RunResult(
-        name=str(meta.get("run_name") or folder.name),
+        name=record.run_name or folder.name,
         scores=scores,
         buckets=buckets,
-        model=model.get("name") or (Path(str(model["path"])).name if model.get("path") else None),
-        method=_method_label(method),
-        max_length=max_length if isinstance(max_length, int) and not isinstance(max_length, bool) else None,
-        status=meta.get("status"),
-        limit=meta.get("limit") if isinstance(meta.get("limit"), int) else None,
+        model=record.model.name or (Path(record.model.path).name if record.model.path else None),
+        method=_method_label(record.method),
+        max_length=record.max_length,
+        status=record.status,
+        limit=record.limit,
         path=str(folder),
     )
 
 
-def _method_label(method: dict[str, Any]) -> str | None:
+def _method_label(method: MethodInfo) -> str | None:
     """The method with every parameter (the canonical spec leaves defaults out; a table reader needs them)."""
-    name = method.get("name")
-    params = {k: v for k, v in (method.get("params") or {}).items() if v is not None}
-    if not name or not params:
-        return method.get("spec") or name
-    return name + ":" + ",".join(f"{k}={_compact(v)}" for k, v in params.items())
+    params = {k: v for k, v in method.params.items() if v is not None}
+    if not method.name or not params:
+        return method.spec or method.name
+    return method.name + ":" + ",".join(f"{k}={_compact(v)}" for k, v in params.items())
 
 
 def _compact(value: Any) -> str:

@@ -1,0 +1,80 @@
+"""The batch loop: pending prompts -> engine batches -> durable-write units in the run folder.
+
+The engine batch (`batch_size`: prompts handed to the backend at once) and the durable-write unit (`write_every`:
+predictions made durable together) are separate knobs: an engine may want large batches while a kill should lose
+little, or many small batches may share one fsync.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from longeval.backends.base import Backend
+from longeval.prompts import Prompt, build_prompt
+from longeval.runs.folder import LedgerEntry, RunFolder
+from longeval.runs.plan import generation_params
+from longeval.runs.timer import Timer
+from longeval.tasks import Task
+
+
+def pending_prompts(tasks: Sequence[Task], records: dict[str, list[dict[str, Any]]],
+                    finished: dict[str, dict[str, Any]], tokenizer: Any, budgets: dict[str, int],
+                    wrapper: str) -> dict[str, list[Prompt]]:
+    """The prompts of the records not yet in the pred files (the official procedure, record by record)."""
+    return {task.name: [build_prompt(task, r, tokenizer, budgets[task.name], wrapper)
+                        for r in records[task.name] if r["_id"] not in finished[task.name]]
+            for task in tasks}
+
+
+def batches_by_length(prompts: Sequence[Prompt], size: int) -> Iterator[list[Prompt]]:
+    """Longest first (memory trouble shows at once, the ETA errs on the safe side), similar lengths together."""
+    ordered = sorted(prompts, key=lambda p: len(p.token_ids), reverse=True)
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
+
+
+def execute(backend: Backend, folder: RunFolder, tasks: Sequence[Task], records: dict[str, list[dict[str, Any]]],
+            pending: dict[str, list[Prompt]], tokenizer: Any, *, batch_size: int, write_every: int | None,
+            timer: Timer, after_write: Callable[[], None], progress: bool = True) -> None:
+    """Generate every pending prompt and commit the outputs; `after_write` runs after each durable write."""
+    from tqdm import tqdm
+
+    unit = write_every or batch_size
+    for task in tasks:
+        by_id = {r["_id"]: r for r in records[task.name]}
+        params = generation_params(task, tokenizer)
+        lines: list[dict[str, Any]] = []
+        entries: list[LedgerEntry] = []
+
+        total = len(records[task.name])
+        with tqdm(total=total, initial=total - len(pending[task.name]), desc=task.name, unit="sample",
+                  disable=not progress, dynamic_ncols=True) as bar:
+            for batch in batches_by_length(pending[task.name], batch_size):
+                started = time.perf_counter()
+                outputs = backend.generate([p.token_ids for p in batch], params)
+                timer.add("generate", started)
+                for prompt, output in zip(batch, outputs, strict=True):
+                    record = by_id[prompt.id]
+                    lines.append({"pred": output.text, "answers": record["answers"],
+                                  "all_classes": record["all_classes"], "length": record["length"],
+                                  "_id": record["_id"]})
+                    entries.append(LedgerEntry(task.name, record["_id"], len(prompt.token_ids),
+                                               len(output.token_ids), prompt.truncated))
+                    if len(lines) >= unit:
+                        _commit(folder, task, lines, entries, timer, after_write)
+                bar.update(len(batch))
+            if lines:
+                _commit(folder, task, lines, entries, timer, after_write)
+
+
+def _commit(folder: RunFolder, task: Task, lines: list[dict[str, Any]], entries: list[LedgerEntry], timer: Timer,
+            after_write: Callable[[], None]) -> None:
+    """One durable-write unit: the buffered predictions reach the disk, run.json follows; the buffers empty."""
+    started = time.perf_counter()
+    folder.commit(task.name, task.base, lines, entries)
+    after_write()
+    lines.clear()
+    entries.clear()
+    timer.add("write", started)

@@ -1,0 +1,37 @@
+"""The end of a session: score the pred files (result.json), settle run.json's counts, timing and status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from longeval.runs.folder import RunFolder
+from longeval.runs.record import RunRecord
+from longeval.runs.timer import Timer, now_iso
+
+
+def settle(record: RunRecord, folder: RunFolder, totals: dict[str, int], timer: Timer,
+           previous_timing: dict[str, float], status: str = "partial") -> None:
+    """Counts from the pred files, timing over every session, tokens/s over the engine's time; then save."""
+    folder.fill_counts(record, totals)
+    this_session = {k: round(previous_timing.get(k, 0.0) + v, 4) for k, v in timer.seconds.items()}
+    record.timing = {**previous_timing, **this_session}
+    engine_s = record.timing.get("generate", 0.0)
+    record.tokens_per_second = round(record.tokens.generated / engine_s, 2) if engine_s > 0 else None
+    record.status = status
+    folder.save(record)
+
+
+def finalize(record: RunRecord, folder: RunFolder, totals: dict[str, int], timer: Timer,
+             previous_timing: dict[str, float], wall_started: float) -> dict[str, Any]:
+    """Score the folder (official eval.py rules) and mark the run complete when every selected record is done."""
+    from longeval.scoring import score_folder
+
+    started = time.perf_counter()
+    result = score_folder(folder.pred_dir, e=record.longbench_e)
+    timer.add("score", started)
+    timer.seconds["total"] = time.perf_counter() - wall_started
+    record.finished = now_iso()
+    folder.fill_counts(record, totals)
+    settle(record, folder, totals, timer, previous_timing, "complete" if record.complete else "partial")
+    return result

@@ -1,0 +1,279 @@
+"""A run folder on disk: one writer at a time, durable appends, and a run.json whose counts equal the pred files.
+
+Layout: `pred/<task>.jsonl` (the official prediction files, then `pred/result.json`), `ledger.jsonl` (per
+prediction: task, `_id`, prompt and generated tokens, whether the prompt was truncated), `run.json` (a
+`RunRecord`) and `run.lock` (held with fcntl by the process writing the folder, so the kernel releases it on any
+exit, kill -9 included).
+
+A prediction is committed ledger-first: its ledger line is fsynced before its pred line, so every line a pred file
+holds has a ledger line, and run.json's counts (done, truncated, tokens) are recomputed from the ledger lines of
+the predictions the pred files hold, never accumulated across sessions. A ledger line whose prediction never
+landed (a kill between the two appends) is simply superseded when the record is predicted again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longeval.errors import UserError
+from longeval.io import write_atomic
+from longeval.runs.record import RUN_JSON, RunRecord, TaskCount, Tokens
+from longeval.tasks import Task
+
+PRED_FIELDS = ("pred", "answers", "all_classes", "length", "_id")
+LEDGER = "ledger.jsonl"
+LOCK = "run.lock"
+
+
+def read_finished(path: Path) -> dict[str, dict[str, Any]]:
+    """`_id` -> line of a prediction file; a torn last line (kill -9 mid-write) is dropped and the file rewritten."""
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    kept: dict[str, dict[str, Any]] = {}
+    dirty = not text.endswith("\n") and text != ""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        is_last = number == len(lines) or all(not rest.strip() for rest in lines[number:])
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not all(key in obj for key in PRED_FIELDS):
+                raise ValueError("not a prediction line")
+        except ValueError:
+            if is_last:  # the line being written when the process died
+                dirty = True
+                continue
+            raise UserError("malformed prediction line (not written by an interrupted run; fix or delete the file)",
+                            path=path, line=number) from None
+        if obj["_id"] in kept:
+            dirty = True
+            continue
+        kept[obj["_id"]] = obj
+    if dirty:
+        write_atomic(path, "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in kept.values()))
+    return kept
+
+
+def append_durably(path: Path, lines: Sequence[dict[str, Any]]) -> None:
+    """Append JSON lines and make them reach the disk before returning."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def has_predictions(pred_dir: Path) -> bool:
+    """Whether a run folder's pred/ holds any prediction line (an empty file left by a kill does not count)."""
+    return pred_dir.is_dir() and any(path.is_file() and path.read_bytes().strip()
+                                     for path in pred_dir.glob("*.jsonl"))
+
+
+@dataclass
+class LedgerEntry:
+    """What one prediction cost and whether its prompt was cut (the counts run.json sums)."""
+
+    task: str
+    id: str
+    prompt_tokens: int
+    generated_tokens: int
+    truncated: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "_id": self.id, "prompt_tokens": self.prompt_tokens,
+                "generated_tokens": self.generated_tokens, "truncated": self.truncated}
+
+
+def read_ledger(path: Path) -> dict[tuple[str, str], LedgerEntry]:
+    """(task, _id) -> the latest ledger line; torn or foreign lines are skipped (they count nothing)."""
+    entries: dict[tuple[str, str], LedgerEntry] = {}
+    if not path.is_file():
+        return entries
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            obj = json.loads(line)
+            entry = LedgerEntry(task=str(obj["task"]), id=str(obj["_id"]), prompt_tokens=int(obj["prompt_tokens"]),
+                                generated_tokens=int(obj["generated_tokens"]), truncated=bool(obj["truncated"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        entries[(entry.task, entry.id)] = entry
+    return entries
+
+
+@dataclass
+class RunFolder:
+    """An open run folder, locked for this process until `close`."""
+
+    path: Path
+    _lock_handle: Any = None
+    _created: list[Path] = field(default_factory=list)
+    # task name -> _id -> ledger entry of each prediction its pred file holds
+    done: dict[str, dict[str, LedgerEntry]] = field(default_factory=dict)
+
+    @property
+    def pred_dir(self) -> Path:
+        return self.path / "pred"
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.path / LEDGER
+
+    def pred_file(self, base: str) -> Path:
+        return self.pred_dir / f"{base}.jsonl"
+
+    # ------------------------------------------------------------------------------------------- open and close
+
+    @classmethod
+    def open(cls, path: Path) -> RunFolder:
+        """Create (if needed) and lock the folder; a folder another live process writes is refused at once."""
+        folder = cls(path)
+        try:
+            missing = [p for p in (path, *path.parents) if not p.exists()]
+            folder.pred_dir.mkdir(parents=True, exist_ok=True)
+            folder._created = [folder.pred_dir, *missing]
+            handle = (path / LOCK).open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot create the run folder ({exc.strerror or exc})", path=folder.pred_dir) from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserError(f"is being written by another longeval run (pid {holder}); wait for it to end, or use "
+                            "another --run-name or --out", path=path) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        folder._lock_handle = handle
+        return folder
+
+    def close(self) -> None:
+        """Release the lock (the kernel does it too if the process dies)."""
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def discard_if_unused(self) -> None:
+        """After a run refused before its first prediction: remove what this session created (no leftovers)."""
+        if has_predictions(self.pred_dir) or self.run_json.exists():
+            self.close()
+            return
+        with contextlib.suppress(OSError):
+            (self.path / LOCK).unlink()
+            self.ledger_path.unlink(missing_ok=True)
+        self.close()
+        for created in self._created:  # innermost first; only folders left empty
+            with contextlib.suppress(OSError):
+                created.rmdir()
+
+    # --------------------------------------------------------------------------------------------- the record
+
+    def previous(self) -> RunRecord | None:
+        """The run this folder already holds, or None when it holds nothing to continue.
+
+        A run.json without any prediction (a run stopped before its first batch) is nothing to mix: the folder
+        starts afresh, its ledger cleared.
+        """
+        holds = has_predictions(self.pred_dir)
+        if self.run_json.is_file():
+            record = RunRecord.load(self.run_json)
+            if holds:
+                return record
+        elif holds:
+            raise UserError("holds predictions without run.json (settings unknown); use another --run-name or --out",
+                            path=self.path)
+        self.ledger_path.unlink(missing_ok=True)
+        return None
+
+    def load_done(self, tasks: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Pred lines of every task (name -> base file), and the ledger entries behind them, kept in `done`."""
+        ledger = read_ledger(self.ledger_path)
+        finished = {}
+        for name, base in tasks.items():
+            finished[name] = read_finished(self.pred_file(base))
+            self.done[name] = {}
+            for _id in finished[name]:
+                # Every pred line was preceded by its ledger line; one missing means a folder written by an older
+                # longeval: its cost is unknown and counted as zero.
+                self.done[name][_id] = ledger.get((name, _id), LedgerEntry(name, _id, 0, 0, False))
+        return finished
+
+    def commit(self, task: str, base: str, lines: Sequence[dict[str, Any]], entries: Sequence[LedgerEntry]) -> None:
+        """Make predictions durable: ledger lines first, then the pred lines (the durable-write unit)."""
+        append_durably(self.ledger_path, [entry.to_json() for entry in entries])
+        append_durably(self.pred_file(base), lines)
+        self.done.setdefault(task, {}).update((entry.id, entry) for entry in entries)
+
+    def fill_counts(self, record: RunRecord, totals: dict[str, int]) -> None:
+        """run.json's counts from what the pred files hold (via the ledger); `totals`: records selected per task."""
+        for name in record.tasks:
+            entries = self.done.get(name, {})
+            total = totals.get(name, record.records[name].total if name in record.records else len(entries))
+            record.records[name] = TaskCount(done=len(entries), total=total)
+            record.truncated[name] = sum(e.truncated for e in entries.values())
+        record.tokens = Tokens(prompt=sum(e.prompt_tokens for d in self.done.values() for e in d.values()),
+                               generated=sum(e.generated_tokens for d in self.done.values() for e in d.values()))
+
+    def save(self, record: RunRecord) -> None:
+        record.save(self.run_json)
+
+
+# ------------------------------------------------------------------------------------------ what may continue
+
+def check_same_settings(folder: Path, previous: RunRecord, settings: dict[str, Any], fingerprint: str,
+                        data_files: dict[str, str]) -> None:
+    """Refuse to resume into a run made with other settings (other weights included) or other data files."""
+    old = previous.settings
+    if previous.fingerprint != fingerprint:
+        differ = sorted(key for key in set(old) | set(settings) if old.get(key) != settings.get(key))
+        detail = "; ".join(f"{key}: {_short(old.get(key))} -> {_short(settings.get(key))}" for key in differ)
+        raise UserError(f"holds a run with other settings ({detail or 'unknown'}); use another --run-name or --out",
+                        path=folder)
+    for name, digest in data_files.items():
+        if name in previous.data.files and previous.data.files[name] != digest:
+            raise UserError(f"holds a run made with a different {name} (checksum changed); use another --run-name",
+                            path=folder)
+
+
+def check_task_versions(folder: Path, previous: RunRecord, tasks: Sequence[Task]) -> None:
+    """A task whose definition changed would mix two kinds of prediction in one file."""
+    for task in tasks:
+        recorded = previous.task_versions.get(task.name, task.version)
+        if recorded != task.version:
+            raise UserError(f"holds task {task.name} version {recorded}, the task is now version {task.version}; "
+                            "use another --run-name", path=folder)
+
+
+def check_selection(folder: Path, finished: dict[str, dict[str, Any]], records: dict[str, list[dict[str, Any]]],
+                    limit: int | None) -> None:
+    """Refuse a resume whose records leave out predictions the folder holds (a lower --limit): run.json's limit
+    and counts would no longer describe what is scored. A higher --limit, or none, extends the run."""
+    for task, lines in finished.items():
+        if task not in records:
+            continue
+        selected = {r["_id"] for r in records[task]}
+        outside = [i for i in lines if i not in selected]
+        if outside:
+            raise UserError(f"holds {len(lines)} {task} predictions, {len(outside)} of them outside the "
+                            f"{len(selected)} records selected now (--limit {limit}); resume with the same or a "
+                            "higher --limit (or none), or use another --run-name", path=folder)
+
+
+def _short(value: Any) -> str:
+    """Digests shortened, so a refusal stays one readable line."""
+    text = repr(value)
+    return text[:14] + "...'" if isinstance(value, str) and len(value) == 64 else text

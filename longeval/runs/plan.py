@@ -1,0 +1,126 @@
+"""What a run will do, decided before anything is written: prompt budgets, the engine's length, the settings
+that identify the run (its fingerprint) and its folder name. Pure: the same request and inputs give the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longeval.backends.base import GenerationParams, canonical_dtype
+from longeval.errors import UserError
+from longeval.prompts import JUNCTION_SLACK, prompt_budget
+from longeval.runs.inputs import RunInputs
+from longeval.tasks import Task
+
+
+@dataclass
+class RunRequest:
+    """What `longeval run` was asked to do, for one max length."""
+
+    model: str
+    tasks: str
+    data: str
+    out: Path
+    method: str | None = None  # None: whatever the checkpoint's config carries (an extended checkpoint), else none
+    max_length: int | None = None  # prompt budget in tokens; None: the context window minus the task's answer
+    backend: str = "hf"
+    limit: int | None = None
+    run_name: str | None = None
+    chat_template: str | None = None  # auto | hf | llama2 | none
+    batch_size: int = 16  # prompts per engine call
+    write_every: int | None = None  # predictions per durable write (None: each engine batch)
+    dtype: str = "auto"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_name: str
+    folder: Path
+    method: Any  # the Method bound to this run's length (dynamic-ntk's n fixed)
+    window: int  # positions the model serves with the method (the default prompt budget's basis)
+    budgets: dict[str, int]  # task -> prompt budget (tokens)
+    engine_length: int  # the longest sequence (prompt + answer) the engine must hold
+    settings: dict[str, Any]  # what must not change within one run folder
+    fingerprint: str
+    warnings: tuple[str, ...] = ()
+
+
+def context_window(config: dict[str, Any], method) -> int:
+    """Positions the model serves with the method applied (its RoPE table's valid length).
+
+    Methods valid at any length (abf, eabf, dynamic-ntk) have no window of their own: the checkpoint's declared
+    max_position_embeddings is taken (an extended checkpoint declares its fine-tuned length).
+    """
+    from longeval.methods import UNBOUNDED
+
+    covered = method.covered_length(config)
+    return int(config["max_position_embeddings"]) if covered >= UNBOUNDED else int(covered)
+
+
+def engine_length(tasks: Sequence[Task], budgets: dict[str, int], overheads: dict[str, int]) -> int:
+    """The longest sequence any prompt plus its answer can reach: what the engine must be built to hold."""
+    return max(budgets[t.name] + overheads[t.name] + t.max_new_tokens + JUNCTION_SLACK for t in tasks)
+
+
+def default_run_name(model_dir: Path, method_spec: str, max_length: int | None, is_e: bool) -> str:
+    """<model>-<hash of its resolved path>_<method>_<length>: exp1/model and exp2/model get different folders."""
+    resolved = model_dir.resolve()
+    where = hashlib.sha256(str(resolved).encode()).hexdigest()[:6]
+    name = f"{resolved.name}-{where}_{method_spec}_{max_length if max_length else 'auto'}"
+    name = re.sub(r"[^A-Za-z0-9._=+-]+", "-", name.replace(":", "-"))
+    return name + ("_e" if is_e else "")
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def generation_params(task: Task, tokenizer: Any) -> GenerationParams:
+    """pred.py's greedy settings from the task's fields: a task with `stop` strings (samsum: "\\n") ends at EOS
+    or the last token of each string (a list that replaces the model's own EOS ids, as pred.py's
+    `eos_token_id=[eos, newline]` does); `min_new_tokens` (samsum: 1) bans those ids for the first tokens."""
+    if task.stop:
+        stops = tuple(tokenizer.encode(text, add_special_tokens=False)[-1] for text in task.stop)
+        return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens,
+                                eos_token_ids=(tokenizer.eos_token_id, *stops))
+    return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens)
+
+
+def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
+    """Budgets, engine length, settings and folder of one run (UserError when the model leaves no room)."""
+    method = inputs.method
+    window = context_window(inputs.config, method)
+    budgets: dict[str, int] = {}
+    overheads: dict[str, int] = {}
+    for task in inputs.tasks:
+        budgets[task.name], overheads[task.name] = prompt_budget(task, inputs.tokenizer, inputs.wrapper, window,
+                                                                 request.max_length)
+        if budgets[task.name] < 2:
+            raise UserError(f"task {task.name}: the context window ({window}) leaves no room for a prompt "
+                            f"after {task.max_new_tokens} answer tokens; give --max-length")
+    seq_len = window if request.max_length is None else engine_length(inputs.tasks, budgets, overheads)
+    warnings = []
+    if seq_len > method.covered_length(inputs.config):
+        # vLLM refuses this (its RoPE cache ends there); transformers computes the positions and extrapolates.
+        warnings.append(f"warning: sequences of up to {seq_len} positions exceed the {window} that method "
+                        f"{method.spec} covers on this model: the model runs outside its RoPE table (extrapolation)")
+    run_name = request.run_name or default_run_name(inputs.model_dir, method.spec, request.max_length, inputs.is_e)
+    if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
+        raise UserError(f"--run-name must be a plain folder name, got '{run_name}'")
+    bound = method.for_run_length(request.max_length if request.max_length is not None else window)
+    settings = {
+        "model_config_sha256": inputs.config_sha256, "model_weights_sha256": inputs.weights_sha256,
+        "method": bound.spec, "max_length": request.max_length, "chat_wrapper": inputs.wrapper,
+        "backend": request.backend, "dtype": canonical_dtype(request.dtype), "longbench_e": inputs.is_e,
+    }
+    return RunPlan(run_name=run_name, folder=Path(request.out) / run_name, method=bound, window=window,
+                   budgets=budgets, engine_length=seq_len, settings=settings,
+                   fingerprint=settings_fingerprint(settings), warnings=tuple(warnings))
