@@ -1,0 +1,245 @@
+"""Runner behaviour on the echo backend (no torch, no weights): resume, sweep, counts, identity, one writer.
+
+The echo engine is the one fake here (it stands in for a model so these run in seconds); the run folders, the
+OS lock, the kills and the second processes are real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_runner import _one_line_exit_2, make_data, preds_by_id
+
+from longeval.cli import main
+
+
+def echo_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--model", str(model), "--tasks", "hotpotqa", "--data", str(data), "--out", str(out),
+            "--backend", "echo", "--max-length", "200", "--no-progress", *extra]
+
+
+def run_json(folder: Path) -> dict:
+    return json.loads((folder / "run.json").read_text(encoding="utf-8"))
+
+
+def counts(info: dict) -> tuple:
+    """What run.json says the folder holds."""
+    return info["records"], info["truncated"], info["tokens"]
+
+
+def start(argv: list[str], delay: float) -> subprocess.Popen:
+    """`longeval ...` in its own process (and process group), the echo engine taking `delay` s per call."""
+    env = {**os.environ, "LONGEVAL_ECHO_DELAY": str(delay)}
+    return subprocess.Popen([sys.executable, "-m", "longeval", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+
+
+def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run ended before {what}: {process.communicate()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def lines_in(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines()) if path.is_file() else 0
+
+
+def kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+# ---------------------------------------------------------------------------------------------------- resume
+
+def test_a_resumed_run_predicts_only_what_is_left_and_equals_an_uninterrupted_one(tmp_path, echo_model):
+    data = make_data(tmp_path / "lb", n=8)
+    assert main(echo_args(echo_model, data, tmp_path / "whole", "--run-name", "r")) == 0
+    whole = tmp_path / "whole" / "r"
+    assert main(echo_args(echo_model, data, tmp_path / "parts", "--run-name", "r", "--limit", "3")) == 0
+    parts = tmp_path / "parts" / "r"
+    assert sorted(preds_by_id(parts / "pred" / "hotpotqa.jsonl")) == [f"hotpotqa-{i:02d}" for i in range(3)]
+    assert run_json(parts)["limit"] == 3 and run_json(parts)["records"]["hotpotqa"] == {"done": 3, "total": 3}
+    # Without the limit the same folder is extended to every record.
+    assert main(echo_args(echo_model, data, tmp_path / "parts", "--run-name", "r")) == 0
+    assert preds_by_id(parts / "pred" / "hotpotqa.jsonl") == preds_by_id(whole / "pred" / "hotpotqa.jsonl")
+    info = run_json(parts)
+    assert info["limit"] is None and info["sessions"] == 2 and info["status"] == "complete"
+    assert counts(info) == counts(run_json(whole))
+    assert info["truncated"]["hotpotqa"] >= 1  # make_data makes records longer than the budget
+
+
+def test_a_lower_limit_on_resume_is_refused_and_the_folder_left_as_it_was(tmp_path, capsys, echo_model):
+    data = make_data(tmp_path / "lb", n=6)
+    out = tmp_path / "runs"
+    assert main(echo_args(echo_model, data, out, "--run-name", "r", "--limit", "4")) == 0
+    before = (out / "r" / "run.json").read_bytes(), (out / "r" / "pred" / "hotpotqa.jsonl").read_bytes()
+    _one_line_exit_2(capsys, echo_args(echo_model, data, out, "--run-name", "r", "--limit", "2"),
+                     "4 hotpotqa predictions", "--limit 2")
+    assert ((out / "r" / "run.json").read_bytes(), (out / "r" / "pred" / "hotpotqa.jsonl").read_bytes()) == before
+    # The same limit resumes (nothing left to do) and run.json still says what the folder holds.
+    assert main(echo_args(echo_model, data, out, "--run-name", "r", "--limit", "4")) == 0
+    info = run_json(out / "r")
+    assert info["limit"] == 4 and info["records"]["hotpotqa"] == {"done": 4, "total": 4}
+
+
+def test_length_sweep_on_echo_makes_one_complete_run_per_length(tmp_path, capsys, echo_model):
+    data = make_data(tmp_path / "lb", n=3)
+    argv = echo_args(echo_model, data, tmp_path / "runs", "--method", "yarn")
+    argv[argv.index("--max-length") + 1] = "120,300"
+    assert main(argv) == 0
+    infos = sorted((run_json(p) for p in (tmp_path / "runs").iterdir()), key=lambda i: i["max_length"])
+    assert [i["max_length"] for i in infos] == [120, 300]
+    assert all(i["status"] == "complete" and i["records"]["hotpotqa"]["done"] == 3 for i in infos)
+    # A shorter budget cuts more prompts, and the prompts it sends are shorter.
+    assert infos[0]["truncated"]["hotpotqa"] >= infos[1]["truncated"]["hotpotqa"]
+    assert infos[0]["tokens"]["prompt"] < infos[1]["tokens"]["prompt"]
+
+
+def test_write_unit_is_separate_from_the_engine_batch(tmp_path, echo_model):
+    """Eight prompts in engine batches of four, made durable two at a time: the ledger shows four writes'
+    worth of lines in order, and the predictions equal those of one write per batch."""
+    from longeval.runner import RunRequest, run
+
+    data = make_data(tmp_path / "lb", n=8)
+    results = {}
+    for every in (2, None):
+        outcome = run(RunRequest(model=str(echo_model), tasks="hotpotqa", data=str(data), out=tmp_path / str(every),
+                                 max_length=200, backend="echo", batch_size=4, write_every=every, progress=False),
+                      on_event=lambda _line: None)
+        results[every] = preds_by_id(outcome.folder / "pred" / "hotpotqa.jsonl")
+        assert outcome.info["records"]["hotpotqa"] == {"done": 8, "total": 8}
+    assert results[2] == results[None]
+
+
+# ---------------------------------------------------------------------------------------------- kill + counts
+
+def test_counts_after_kill_and_resume_equal_what_the_pred_files_hold(tmp_path, echo_model):
+    data = make_data(tmp_path / "lb", n=10)
+    args = ("--run-name", "r", "--batch-size", "1")
+    assert main(echo_args(echo_model, data, tmp_path / "whole", *args)) == 0
+    killed = tmp_path / "killed" / "r"
+    pred = killed / "pred" / "hotpotqa.jsonl"
+    for stop_after in (2, 5):  # two kills: counts must not grow with the number of sessions
+        process = start(echo_args(echo_model, data, tmp_path / "killed", *args), delay=0.2)
+        wait_for(lambda n=stop_after: lines_in(pred) >= n, process, f"{stop_after} predictions")
+        kill(process)
+        info = run_json(killed)
+        held = preds_by_id(pred)
+        assert info["status"] == "partial" and info["records"]["hotpotqa"]["total"] == 10
+        # run.json may lag the pred file by the unit in flight, never lead it.
+        assert info["records"]["hotpotqa"]["done"] <= len(held) < 10
+    assert main(echo_args(echo_model, data, tmp_path / "killed", *args)) == 0
+    info, whole = run_json(killed), run_json(tmp_path / "whole" / "r")
+    assert preds_by_id(pred) == preds_by_id(tmp_path / "whole" / "r" / "pred" / "hotpotqa.jsonl")
+    assert info["sessions"] == 3 and info["status"] == "complete"
+    assert counts(info) == counts(whole)
+
+
+def test_a_run_stopped_before_its_first_prediction_does_not_lock_its_folder(tmp_path, capsys, echo_model):
+    # Killed while its first batch is in the engine: run.json exists, no prediction does. A corrected command
+    # (other settings) must then run in the same folder: nothing was predicted, so nothing can be mixed.
+    data = make_data(tmp_path / "lb", n=2)
+    folder = tmp_path / "runs" / "r"
+    process = start(echo_args(echo_model, data, tmp_path / "runs", "--run-name", "r", "--chat-template", "llama2"),
+                    delay=30)
+    wait_for(lambda: (folder / "run.json").is_file(), process, "run.json")
+    kill(process)
+    assert run_json(folder)["settings"]["chat_wrapper"] == "llama2"
+    assert lines_in(folder / "pred" / "hotpotqa.jsonl") == 0
+    assert main(echo_args(echo_model, data, tmp_path / "runs", "--run-name", "r", "--chat-template", "none")) == 0
+    info = run_json(folder)
+    assert info["status"] == "complete" and info["settings"]["chat_wrapper"] == "none" and info["sessions"] == 1
+
+
+def test_a_run_refused_before_its_first_prediction_leaves_nothing_behind(tmp_path, capsys, echo_model, monkeypatch):
+    data = make_data(tmp_path / "lb", n=1)
+    monkeypatch.setenv("LONGEVAL_ECHO_DELAY", "soon")  # refused when the engine is built, after the folder exists
+    _one_line_exit_2(capsys, echo_args(echo_model, data, tmp_path / "runs", "--run-name", "r"), "LONGEVAL_ECHO_DELAY")
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------------------------------------------- one writer
+
+def test_a_second_writer_is_refused_at_once_naming_the_holder(tmp_path, echo_model):
+    data = make_data(tmp_path / "lb", n=3)
+    argv = echo_args(echo_model, data, tmp_path / "runs", "--run-name", "r", "--batch-size", "1")
+    pred = tmp_path / "runs" / "r" / "pred" / "hotpotqa.jsonl"
+    first = start(argv, delay=6)  # long enough for the second process to start on a busy machine
+    try:
+        wait_for(lambda: lines_in(pred) >= 1, first, "the first prediction")
+        second = start(argv, delay=0)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 2, err
+        assert err.strip().count("\n") == 0 and f"pid {first.pid}" in err and "Traceback" not in err, err
+        assert first.poll() is None, "the refusal should come while the first run still writes"
+        assert first.wait(timeout=120) == 0, first.communicate()
+    finally:
+        if first.poll() is None:
+            kill(first)
+    assert len(preds_by_id(pred)) == 3  # every _id once (preds_by_id asserts no duplicate)
+    # A writer killed with -9 holds nothing: the kernel released its lock, the next run resumes.
+    shutil.rmtree(tmp_path / "runs")
+    holder = start(argv, delay=1)
+    wait_for(lambda: lines_in(pred) >= 1, holder, "the first prediction")
+    kill(holder)
+    assert main(argv) == 0
+    assert len(preds_by_id(pred)) == 3 and run_json(tmp_path / "runs" / "r")["status"] == "complete"
+
+
+# ------------------------------------------------------------------------------------------------------ identity
+
+def test_resuming_with_other_weights_is_refused(tmp_path, capsys, echo_model):
+    model = tmp_path / "ckpt"
+    shutil.copytree(echo_model, model)
+    data = make_data(tmp_path / "lb", n=2)
+    out = tmp_path / "runs"
+    assert main(echo_args(model, data, out, "--run-name", "r", "--limit", "1")) == 0
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[::-1])  # same names, same size, same config: other weights
+    _one_line_exit_2(capsys, echo_args(model, data, out, "--run-name", "r"), "other settings",
+                     "model_weights_sha256")
+    assert run_json(out / "r")["records"]["hotpotqa"]["done"] == 1
+    # An added shard is other weights too.
+    weights.write_bytes(weights.read_bytes()[::-1])
+    (model / "extra.safetensors").write_bytes(b"x")
+    _one_line_exit_2(capsys, echo_args(model, data, out, "--run-name", "r"), "model_weights_sha256")
+
+
+def test_default_run_names_of_same_named_checkpoints_do_not_collide(tmp_path, echo_model):
+    data = make_data(tmp_path / "lb", n=1)
+    for experiment in ("exp1", "exp2"):
+        shutil.copytree(echo_model, tmp_path / experiment / "model")
+        assert main(echo_args(tmp_path / experiment / "model", data, tmp_path / "runs")) == 0
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 2
+    assert {run_json(f)["model"]["path"] for f in folders} == {str((tmp_path / e / "model").resolve())
+                                                               for e in ("exp1", "exp2")}
+
+
+def test_weight_digests_are_cached_by_size_and_mtime(tmp_path, monkeypatch):
+    from longeval.runs import identity
+
+    monkeypatch.setenv("LONGEVAL_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "m"
+    model.mkdir()
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"a" * 1000)
+    first = identity.weights_fingerprint(model)
+    stat = weights.stat()
+    # Same size and mtime: the cached digest is used (the content is not read again)...
+    weights.write_bytes(b"b" * 1000)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert identity.weights_fingerprint(model) == first
+    # ... a new mtime has the file hashed again.
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert identity.weights_fingerprint(model) != first
+    assert identity.weights_fingerprint(tmp_path / "cache") == ""  # no weight files at all
