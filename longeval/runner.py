@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 
 from longeval import __version__
 from longeval.errors import UserError
+from longeval.runs.engines import Engines, engine_key
 from longeval.runs.execute import batches_by_length, execute, pending_prompts
 from longeval.runs.folder import (
     PRED_FIELDS,
@@ -114,27 +115,52 @@ def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous
 
 def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResult:
     """Carry out (or resume) one run and score it; returns the run folder, result.json and run.json."""
-    wall = time.perf_counter()
-    timer = Timer()
-    inputs, load_seconds = load_inputs(request.model, request.tasks, request.data, request.method, request.limit,
-                                       request.chat_template, request.max_length)
-    timer.seconds.update(load_seconds)
-    plan = make_plan(request, inputs)
-    for warning in plan.warnings:
-        on_event(warning)
+    return run_sweep([request], on_event)[0]
 
-    folder = RunFolder.open(plan.folder)
+
+def run_sweep(requests: Sequence[RunRequest], on_event: Callable[[str], None] = print,
+              on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """Several runs in order (a length sweep), sharing an engine wherever they can (runs.engines).
+
+    Every run is planned first, so bad input in any of them is refused before an engine starts, and a shared
+    engine is built long enough for the longest run.
+    """
+    prepared = []
+    for request in requests:
+        started = time.perf_counter()
+        timer = Timer()
+        inputs, load_seconds = load_inputs(request.model, request.tasks, request.data, request.method,
+                                           request.limit, request.chat_template, request.max_length)
+        timer.seconds.update(load_seconds)
+        plan = make_plan(request, inputs)
+        prepared.append((request, inputs, plan, timer, time.perf_counter() - started))
+    engines = Engines()
+    for request, inputs, plan, _, _ in prepared:
+        engines.reserve(engine_key(request, inputs, plan), plan.engine_length)
+    results = []
     try:
-        return _run_in(folder, request, inputs, plan, timer, wall, on_event)
-    except BaseException:
-        folder.discard_if_unused()
-        raise
+        for request, inputs, plan, timer, planning_s in prepared:
+            wall = time.perf_counter() - planning_s
+            for warning in plan.warnings:
+                on_event(warning)
+            folder = RunFolder.open(plan.folder)
+            try:
+                result = _run_in(folder, request, inputs, plan, timer, wall, on_event, engines)
+            except BaseException:
+                folder.discard_if_unused()
+                raise
+            finally:
+                folder.close()
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
     finally:
-        folder.close()
+        engines.close()
+    return results
 
 
 def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: RunPlan, timer: Timer, wall: float,
-            on_event: Callable[[str], None]) -> RunResult:
+            on_event: Callable[[str], None], engines: Engines) -> RunResult:
     previous = folder.previous()
     started = time.perf_counter()
     task_files = {task.name: task.base for task in inputs.tasks}
@@ -162,34 +188,16 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
     from longeval.runs.finalize import finalize, settle
 
     if any(pending.values()):
-        backend = _open_backend(request, inputs, plan, timer)
-        try:
-            record.versions.update({k: v for k, v in backend.versions().items() if v})
-            record.backend.dtype_used = str(getattr(backend, "dtype", request.dtype))
-            settle(record, folder, totals, timer, previous_timing)
-            execute(backend, folder, inputs.tasks, inputs.records, pending, inputs.tokenizer,
-                    batch_size=request.batch_size, write_every=request.write_every, timer=timer,
-                    progress=request.progress,
-                    after_write=lambda: settle(record, folder, totals, timer, previous_timing))
-        finally:
-            backend.close()
+        backend, reused = engines.get(engine_key(request, inputs, plan), request, inputs, plan, timer)
+        record.versions.update({k: v for k, v in backend.versions().items() if v})
+        record.backend.dtype_used = str(getattr(backend, "dtype", request.dtype))
+        record.backend.engine_reused = reused
+        settle(record, folder, totals, timer, previous_timing)
+        execute(backend, folder, inputs.tasks, inputs.records, pending, inputs.tokenizer,
+                batch_size=request.batch_size, write_every=request.write_every, timer=timer,
+                progress=request.progress, after_write=lambda: settle(record, folder, totals, timer, previous_timing))
     result = finalize(record, folder, totals, timer, previous_timing, wall)
     return RunResult(folder=folder.path, result=result, info=record.to_json(), record=record)
-
-
-def _open_backend(request: RunRequest, inputs: RunInputs, plan: RunPlan, timer: Timer):
-    from longeval.backends import make_backend
-
-    if not request.progress and request.backend in ("hf", "vllm"):  # also transformers' "Loading weights" bar
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
-    started = time.perf_counter()
-    backend = make_backend(request.backend, model_path=str(inputs.model_dir), method=plan.method,
-                           max_length=plan.engine_length, dtype=request.dtype, batch_size=request.batch_size,
-                           **request.backend_options)
-    timer.add("engine_load", started)
-    return backend
 
 
 def _base(task_name: str) -> str:

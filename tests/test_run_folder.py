@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from test_runner import _one_line_exit_2, make_data, preds_by_id
 
 from longeval.cli import main
@@ -243,3 +244,50 @@ def test_weight_digests_are_cached_by_size_and_mtime(tmp_path, monkeypatch):
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert identity.weights_fingerprint(model) != first
     assert identity.weights_fingerprint(tmp_path / "cache") == ""  # no weight files at all
+
+
+# ------------------------------------------------------------------------------------------------ engine reuse
+
+def test_a_length_sweep_of_one_method_starts_one_engine_but_dynamic_ntk_one_per_length(tmp_path, echo_model):
+    data = make_data(tmp_path / "lb", n=2)
+    reused = {}
+    for method in ("yarn", "dynamic-ntk"):
+        argv = echo_args(echo_model, data, tmp_path / method, "--method", method)
+        argv[argv.index("--max-length") + 1] = "120,300,200"
+        assert main(argv) == 0
+        infos = sorted((run_json(p) for p in (tmp_path / method).iterdir()), key=lambda i: i["max_length"])
+        assert [i["max_length"] for i in infos] == [120, 200, 300]
+        assert all(i["status"] == "complete" for i in infos)
+        reused[method] = sorted(i["backend"]["engine_reused"] for i in infos)
+    assert reused == {"yarn": [False, True, True], "dynamic-ntk": [False, False, False]}
+    # The shared engine changed nothing: each length's predictions equal those of a run of that length alone.
+    for length in ("120", "300"):
+        alone = tmp_path / f"alone{length}"
+        argv = echo_args(echo_model, data, alone, "--method", "yarn", "--run-name", "r")
+        argv[argv.index("--max-length") + 1] = length
+        assert main(argv) == 0
+        swept = next(p for p in (tmp_path / "yarn").iterdir() if p.name.endswith(f"_{length}"))
+        assert preds_by_id(alone / "r" / "pred" / "hotpotqa.jsonl") == preds_by_id(swept / "pred" / "hotpotqa.jsonl")
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_a_vllm_sweep_on_one_engine_predicts_what_one_engine_per_length_does(tmp_path, tiny_model, monkeypatch):
+    """abf's engine config grows with the engine length (max_position_embeddings), so the shared engine, built for
+    the longest run, differs from the shorter run's own engine: their greedy outputs must not."""
+    pytest.importorskip("vllm")
+    monkeypatch.setenv("VLLM_CACHE_ROOT", str(tmp_path / "vllm-cache"))
+    data = make_data(tmp_path / "lb", n=3)
+
+    def vllm_args(out: Path, lengths: str) -> list[str]:
+        argv = echo_args(tiny_model, data, out, "--method", "abf", "--run-name", "r")
+        argv[argv.index("--backend") + 1] = "vllm"
+        argv[argv.index("--max-length") + 1] = lengths
+        return argv
+
+    assert main(vllm_args(tmp_path / "sweep", "150,400")) == 0
+    assert [run_json(tmp_path / "sweep" / f"r_{n}")["backend"]["engine_reused"] for n in (150, 400)] == [False, True]
+    assert main(vllm_args(tmp_path / "alone", "150")) == 0
+    alone = preds_by_id(tmp_path / "alone" / "r" / "pred" / "hotpotqa.jsonl")
+    assert alone == preds_by_id(tmp_path / "sweep" / "r_150" / "pred" / "hotpotqa.jsonl")
+    assert any(line["pred"] for line in alone.values())

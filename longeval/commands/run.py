@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from longeval.backends import default_backend
     from longeval.errors import UserError
-    from longeval.runner import RunRequest, parse_max_lengths, run
+    from longeval.runner import RunRequest, parse_max_lengths, run_sweep
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
@@ -56,21 +56,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     lengths = parse_max_lengths(args.max_length)
     backend = args.backend or default_backend()
-    outcomes = []
+    requests = []
     for length in lengths:
         name = args.run_name
         if name and len(lengths) > 1:
             name = f"{name}_{length}"
-        request = RunRequest(
+        requests.append(RunRequest(
             model=args.model, method=args.method, tasks=args.tasks, data=args.data, out=args.out,
             max_length=length, backend=backend, limit=args.limit, run_name=name, chat_template=args.chat_template,
             batch_size=args.batch_size, dtype=args.dtype, progress=not args.no_progress,
             backend_options={"tensor_parallel_size": args.tensor_parallel_size,
                              "gpu_memory_utilization": args.gpu_memory_utilization},
-        )
-        outcome = run(request)
-        print(outcome_line(outcome.folder, outcome.info))
-        outcomes.append(outcome)
+        ))
+    # A sweep of one method shares one engine across its lengths (except dynamic-ntk, whose RoPE is per length).
+    outcomes = run_sweep(requests, on_result=lambda outcome: print(outcome_line(outcome.folder, outcome.info)))
     from longeval.commands.score import format_table
 
     print()
