@@ -105,20 +105,32 @@ def test_length_sweep_on_echo_makes_one_complete_run_per_length(tmp_path, capsys
     assert infos[0]["tokens"]["prompt"] < infos[1]["tokens"]["prompt"]
 
 
-def test_write_unit_is_separate_from_the_engine_batch(tmp_path, echo_model):
-    """Eight prompts in engine batches of four, made durable two at a time: the ledger shows four writes'
-    worth of lines in order, and the predictions equal those of one write per batch."""
-    from longeval.runner import RunRequest, run
+def test_write_unit_is_separate_from_the_engine_batch(tmp_path, echo_model, monkeypatch):
+    """Engine calls and durable writes are counted by wrapping the real methods (they still run)."""
+    from longeval.backends.echo import EchoBackend
+    from longeval.runs.folder import RunFolder
 
+    calls: list[int] = []
+    writes: list[int] = []
+    generate, commit = EchoBackend.generate, RunFolder.commit
+    monkeypatch.setattr(EchoBackend, "generate", lambda self, prompts, params: (
+        calls.append(len(prompts)), generate(self, prompts, params))[1])
+    monkeypatch.setattr(RunFolder, "commit", lambda self, task, base, lines, entries: (
+        writes.append(len(lines)), commit(self, task, base, lines, entries))[1])
     data = make_data(tmp_path / "lb", n=8)
     results = {}
-    for every in (2, None):
-        outcome = run(RunRequest(model=str(echo_model), tasks="hotpotqa", data=str(data), out=tmp_path / str(every),
-                                 max_length=200, backend="echo", batch_size=4, write_every=every, progress=False),
-                      on_event=lambda _line: None)
-        results[every] = preds_by_id(outcome.folder / "pred" / "hotpotqa.jsonl")
-        assert outcome.info["records"]["hotpotqa"] == {"done": 8, "total": 8}
-    assert results[2] == results[None]
+    for batch, every, expected_calls, expected_writes in ((4, "2", [4, 4], [2, 2, 2, 2]),
+                                                          (2, "8", [2, 2, 2, 2], [8]),
+                                                          (4, None, [4, 4], [4, 4])):
+        calls.clear()
+        writes.clear()
+        argv = echo_args(echo_model, data, tmp_path / f"{batch}-{every}", "--run-name", "r", "--batch-size",
+                         str(batch), *(["--write-every", every] if every else []))
+        assert main(argv) == 0
+        assert (calls, writes) == (expected_calls, expected_writes)
+        results[every] = preds_by_id(tmp_path / f"{batch}-{every}" / "r" / "pred" / "hotpotqa.jsonl")
+        assert run_json(tmp_path / f"{batch}-{every}" / "r")["records"]["hotpotqa"] == {"done": 8, "total": 8}
+    assert results["2"] == results["8"] == results[None]
 
 
 # ---------------------------------------------------------------------------------------------- kill + counts

@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat-template", default="auto", choices=("auto", "hf", "llama2", "none"),
                         help="chat wrapper for the tasks that take one: hf = the tokenizer's chat template, "
                         "llama2 = official [INST]...[/INST], none; auto = hf when the tokenizer has one")
-    parser.add_argument("--batch-size", type=int, default=16, help="prompts per engine call and per durable write")
+    parser.add_argument("--batch-size", type=int, default=16, help="prompts per engine call (default: 16)")
+    parser.add_argument("--write-every", type=int, help="predictions made durable together (fsync); a kill loses at "
+                        "most these (default: each engine batch)")
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, bfloat16, float16, float32")
     parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM: share of GPU memory")
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.write_every is not None and args.write_every < 1:
+        raise UserError(f"--write-every must be at least 1, got {args.write_every}")
     lengths = parse_max_lengths(args.max_length)
     backend = args.backend or default_backend()
     requests = []
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         requests.append(RunRequest(
             model=args.model, method=args.method, tasks=args.tasks, data=args.data, out=args.out,
             max_length=length, backend=backend, limit=args.limit, run_name=name, chat_template=args.chat_template,
-            batch_size=args.batch_size, dtype=args.dtype, progress=not args.no_progress,
+            batch_size=args.batch_size, write_every=args.write_every, dtype=args.dtype, progress=not args.no_progress,
             backend_options={"tensor_parallel_size": args.tensor_parallel_size,
                              "gpu_memory_utilization": args.gpu_memory_utilization},
         ))
