@@ -12,6 +12,8 @@ import torch
 from longeval.cli import main
 from longeval.methods import method_from_config, parse_method
 
+pytestmark = pytest.mark.engine  # every test builds or loads the tiny model
+
 
 def extend(base: Path, out: Path, spec: str, *extra: str) -> int:
     return main(["extend", str(base), "--method", spec, "--out", str(out), *extra])
