@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import unpack_real_preds
+from helpers import assert_one_line_error, unpack_real_preds
 
 from longeval.cli import main
 
@@ -90,8 +90,7 @@ def test_missing_task_fails_unless_allowed(runs, tmp_path, capsys):
 ])
 def test_unusable_input_exits_2(runs, tmp_path, capsys, make_baseline, message):
     assert check(runs / "llama2-7b", "--baseline", make_baseline(tmp_path)) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert_one_line_error(capsys.readouterr().err, message)
 
 
 def test_run_dir_must_be_one_run(runs, capsys):

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from helpers import PAPER_TABLES, REAL_PRED_MODELS, SAMPLES, unpack_real_preds
+from helpers import PAPER_TABLES, REAL_PRED_MODELS, SAMPLES, assert_one_line_error, unpack_real_preds
 
 from longeval.cli import main
 
@@ -302,9 +302,8 @@ def test_longbench_e_runs_get_a_length_bucket_table(tmp_path, capsys):
 def test_unusable_input_exits_2_with_one_line(tmp_path, capsys, make_input, message):
     path = make_input(tmp_path)
     code = main(["report", str(path), "--out", str(tmp_path / "o")])
-    err = capsys.readouterr().err
     assert code == 2
-    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert_one_line_error(capsys.readouterr().err, message)
 
 
 def test_bad_options_exit_2(real_runs, tmp_path, capsys):

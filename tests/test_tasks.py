@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import LONGBENCH
+from helpers import LONGBENCH, assert_exit_2_one_line
 
 from longeval import tasks as tasks_module
 from longeval.cli import main
@@ -174,10 +174,7 @@ def test_user_suites_and_the_environment_variable(user_tasks, monkeypatch):
 def test_bad_task_files_are_one_line_errors_with_file_and_field(user_tasks, capsys, change, field, message):
     doc = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     path = write_task(user_tasks, doc, name="mytask")
-    assert main(["tasks", "--tasks-path", str(user_tasks)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"{path}" in err and f"field '{field}'" in err and message in err, err
+    assert_exit_2_one_line(capsys, ["tasks", "--tasks-path", str(user_tasks)], str(path), f"field '{field}'", message)
 
 
 def test_a_task_defined_twice_or_a_bad_suite_is_refused(user_tasks):
