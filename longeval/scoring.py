@@ -199,15 +199,20 @@ def score_predictions_e(task_name: str, records: Iterable[Mapping[str, Any] | Pr
     task = get_task(task_name)
     predictions = _to_predictions(records)
     scores = sample_scores(task, predictions, predictions[-1].all_classes)
-    lengths = [p.length for p in predictions]
-    if any(length is None for length in lengths):
+    return bucket_scores(scores, _lengths(predictions))
+
+
+def _lengths(predictions: Sequence[Prediction]) -> list[int]:
+    """Every record's `length` (LongBench-E buckets by it)."""
+    lengths = [p.length for p in predictions if p.length is not None]
+    if len(lengths) != len(predictions):
         raise ValueError("LongBench-E scoring needs a 'length' for every record")
-    return bucket_scores(scores, lengths)  # type: ignore[arg-type]
+    return lengths
 
 
 def score_loaded_folder(folder: PredictionFolder, *, e: bool = False, progress: bool = False) -> dict[str, Any]:
     """The result.json content for a validated folder (not written)."""
-    files = folder.files
+    files: Iterable[PredictionFile] = folder.files
     if progress:
         from tqdm import tqdm
 
@@ -216,7 +221,7 @@ def score_loaded_folder(folder: PredictionFolder, *, e: bool = False, progress: 
     for pred_file in files:
         scores = sample_scores(pred_file.task, pred_file.predictions, pred_file.all_classes)
         if e:
-            result[pred_file.name] = bucket_scores(scores, [p.length for p in pred_file.predictions])
+            result[pred_file.name] = bucket_scores(scores, _lengths(pred_file.predictions))
         else:
             result[pred_file.name] = task_score(scores)
     return result

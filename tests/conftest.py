@@ -1,11 +1,112 @@
-"""Shared fixtures: the tiny random Llama every engine test runs on."""
+"""Shared fixtures (the tiny random Llama every engine test runs on) and the rules that keep the test lanes honest.
+
+Markers: `engine` = needs torch/transformers/vLLM, implied by `slow`, `vllm` and the `tiny_model` fixture;
+`fidelity` = compares with an official oracle carried in tests/fixtures.
+
+The fast lane, `pytest -m "not engine"`, must not load torch: a module whose `pytestmark` declares an engine
+marker is not even imported there (read from its source), and the session fails if torch got imported anyway.
+With LONGEVAL_NO_FIDELITY_SKIPS=1 (scripts/test.sh sets it) a skipped fidelity test, or a test module skipped as
+a whole, is a failure: a missing oracle must not pass silently.
+"""
 
 from __future__ import annotations
 
+import ast
 import os
+import sys
 from pathlib import Path
 
 import pytest
+from _pytest.mark.expression import Expression
+
+NO_FIDELITY_SKIPS = "LONGEVAL_NO_FIDELITY_SKIPS"
+ENGINE_MARKS = frozenset({"engine", "slow", "vllm"})
+ENGINE_FIXTURES = frozenset({"tiny_model"})
+HEAVY_MODULES = ("torch", "vllm")
+
+
+def _strict() -> bool:
+    return os.environ.get(NO_FIDELITY_SKIPS, "") not in ("", "0")
+
+
+def _selects(config: pytest.Config, marks: set[str], others: bool) -> bool:
+    """Whether -m selects an item carrying `marks` (names not in `marks` count as `others`)."""
+    expr = config.option.markexpr
+    return True if not expr else Expression.compile(expr).evaluate(lambda name, **_: name in marks or others)
+
+
+def _fast_lane(config: pytest.Config) -> bool:
+    """-m leaves out every engine test (e.g. "not engine")."""
+    return bool(config.option.markexpr) and not _selects(config, {"engine"}, others=True) \
+        and not _selects(config, {"engine"}, others=False)
+
+
+def _declared_module_marks(path: Path) -> set[str]:
+    """The marker names in a test module's top-level `pytestmark = ...`, read without importing the module."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    marks: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+            for sub in ast.walk(node.value):
+                if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and sub.value.attr == "mark":
+                    marks.add(sub.attr)
+    return marks
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if not (collection_path.suffix == ".py" and collection_path.name.startswith("test_")) or not _fast_lane(config):
+        return None
+    marks = _declared_module_marks(collection_path)
+    if marks & ENGINE_MARKS:
+        marks |= {"engine"}
+        if not _selects(config, marks, others=True) and not _selects(config, marks, others=False):
+            return True  # every test in it is deselected anyway; importing it would load torch
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        if marks & ENGINE_MARKS or ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _fast_lane(session.config):
+        loaded = [name for name in HEAVY_MODULES if name in sys.modules]
+        if loaded:
+            print(f"\nfast lane (-m {session.config.option.markexpr!r}) imported {', '.join(loaded)}: a test that "
+                  "needs it lacks the engine marker, or a module imports it at the top", file=sys.stderr)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _strict() and item.get_closest_marker("fidelity"):
+        reason = _skip_reason(report)
+        report.outcome = "failed"
+        report.longrepr = f"fidelity test skipped ({reason}) but {NO_FIDELITY_SKIPS} is set"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _strict() and isinstance(collector, pytest.Module):
+        reason = _skip_reason(report)
+        report.outcome = "failed"
+        report.longrepr = f"test module skipped as a whole ({reason}) but {NO_FIDELITY_SKIPS} is set"
 
 
 @pytest.fixture(scope="session", autouse=True)

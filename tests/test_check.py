@@ -1,4 +1,4 @@
-"""`longeval check` exit codes on real LongBench results (shared/reference/real-preds, copied into tmp_path).
+"""`longeval check` exit codes on real LongBench results (tests/fixtures/real-preds, unpacked into tmp_path).
 
 The expected drops are computed here from the result.json files, not by the code under test.
 """
@@ -6,24 +6,17 @@ The expected drops are computed here from the result.json files, not by the code
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error, unpack_real_preds
 
 from longeval.cli import main
-
-REAL_PREDS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "real-preds"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not REAL_PREDS.is_dir():
-        pytest.skip("shared/reference/real-preds not present (reference material lives outside the repository)")
-    root = tmp_path_factory.mktemp("check")
-    for model in ("llama2-7b", "llama2-7b-chat"):
-        shutil.copytree(REAL_PREDS / model, root / model)
-    return root
+    return unpack_real_preds(tmp_path_factory.mktemp("check"), ("llama2-7b", "llama2-7b-chat"))
 
 
 def scores(folder: Path) -> dict[str, float]:
@@ -97,8 +90,7 @@ def test_missing_task_fails_unless_allowed(runs, tmp_path, capsys):
 ])
 def test_unusable_input_exits_2(runs, tmp_path, capsys, make_baseline, message):
     assert check(runs / "llama2-7b", "--baseline", make_baseline(tmp_path)) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert_one_line_error(capsys.readouterr().err, message)
 
 
 def test_run_dir_must_be_one_run(runs, capsys):

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error
 
 from longeval.cli import main
 from longeval.data import open_source
@@ -90,9 +91,8 @@ def test_missing_context_via_cli_is_one_line_exit_2(tmp_path, capsys, tiny_model
     write_jsonl(tmp_path / "data" / "hotpotqa.jsonl", [record(0), broken])
     code = main(["prompts", "--tasks", "hotpotqa", "--data", str(tmp_path), "--tokenizer", str(tiny_model),
                  "--max-length", "100", "--out", str(tmp_path / "p.jsonl")])
-    err = capsys.readouterr().err.strip()
     assert code == 2
-    assert "\n" not in err and "hotpotqa.jsonl:2" in err and "field 'context'" in err and "missing" in err
+    assert_one_line_error(capsys.readouterr().err, "hotpotqa.jsonl:2", "field 'context'", "missing")
 
 
 def test_malformed_json_and_duplicate_ids(tmp_path):
@@ -122,8 +122,7 @@ def test_hub_offline_is_one_clear_line(tmp_path):
             "try:\n    open_source('hub')\nexcept UserError as exc:\n    print(exc)\n    sys.exit(2)\n")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    message = done.stdout.strip()
-    assert "\n" not in message and "THUDM/LongBench" in message and "--data" in message
+    assert_one_line_error(done.stdout, "THUDM/LongBench", "--data")
     assert "Traceback" not in done.stderr
 
 

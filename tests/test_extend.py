@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import assert_one_line_error
 
 from longeval.cli import main
 from longeval.methods import method_from_config, parse_method
+
+pytestmark = pytest.mark.engine  # every test builds or loads the tiny model
 
 
 def extend(base: Path, out: Path, spec: str, *extra: str) -> int:
@@ -76,8 +79,7 @@ def test_reextending_starts_from_the_original_checkpoint(tiny_model: Path, tmp_p
 def test_extend_refuses_with_one_line(tiny_model: Path, tmp_path: Path, capsys, args: list[str],
                                       fragment: str) -> None:
     assert extend(tiny_model, tmp_path / "out", *args) == 2
-    err = capsys.readouterr().err
-    assert fragment in err and len(err.strip().splitlines()) == 1
+    assert_one_line_error(capsys.readouterr().err, fragment)
 
 
 def test_extend_refuses_non_empty_output_and_missing_base(tiny_model: Path, tmp_path: Path, capsys) -> None:
@@ -126,13 +128,11 @@ def test_unusable_base_configs_and_outputs_are_one_line(tiny_model: Path, tmp_pa
     base.mkdir()
     (base / "config.json").write_text(json.dumps(config))
     assert extend(base, tmp_path / "out", "yarn") == 2
-    err = capsys.readouterr().err
-    assert fragment in err and len(err.strip().splitlines()) == 1
+    assert_one_line_error(capsys.readouterr().err, fragment)
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     assert extend(tiny_model, a_file, "yarn") == 2
-    err = capsys.readouterr().err
-    assert "must be a folder" in err and len(err.strip().splitlines()) == 1
+    assert_one_line_error(capsys.readouterr().err, "must be a folder")
 
 
 def test_interrupted_extend_leaves_nothing_and_reruns(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
+from helpers import GOLDEN_ROPE, assert_one_line_error
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,21 +27,16 @@ from longeval.methods import (
     rope,
 )
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "reference" / "methods" / "golden_rope.json"
+if TYPE_CHECKING:
+    import torch
 
 
 def golden() -> dict:
-    if not GOLDEN.is_file():
-        pytest.skip(f"reference golden table not available ({GOLDEN.name} missing from ../shared/reference)")
-    return json.loads(GOLDEN.read_text())
-
-
-def golden_entries() -> list[dict]:
-    return golden()["entries"] if GOLDEN.is_file() else []
+    return json.loads(GOLDEN_ROPE.read_text())
 
 
 def entry_ids() -> list[str]:
-    return [e["name"] for e in golden_entries()] or ["absent"]
+    return [e["name"] for e in golden()["entries"]]
 
 
 def _entry(name: str) -> dict:
@@ -70,8 +65,12 @@ def formula_for(entry: dict) -> tuple[torch.Tensor, float]:
     raise AssertionError(kind)
 
 
+@pytest.mark.engine
+@pytest.mark.fidelity
 @pytest.mark.parametrize("name", entry_ids())
 def test_formulas_match_golden_tables(name: str) -> None:
+    import torch
+
     entry = _entry(name)
     inv_freq, attention_factor = formula_for(entry)
     expected = torch.tensor(entry["inv_freq"], dtype=torch.float64)
@@ -80,6 +79,7 @@ def test_formulas_match_golden_tables(name: str) -> None:
     assert attention_factor == pytest.approx(entry["attention_factor"], abs=1e-6)
 
 
+@pytest.mark.fidelity
 def test_ntk_and_dynamic_bases_match_golden_notes() -> None:
     # The notes state the effective bases in words; the formulas must give the same numbers.
     notes = {e["name"]: e["note"] for e in golden()["entries"]}
@@ -91,7 +91,11 @@ def test_ntk_and_dynamic_bases_match_golden_notes() -> None:
         assert rope.dynamic_ntk_theta(10000.0, 128, factor, 4096, seq_len) == pytest.approx(stated, rel=1e-12)
 
 
+@pytest.mark.engine
+@pytest.mark.fidelity
 def test_eabf_query_scale_table() -> None:
+    import torch
+
     table = golden()["eabf_query_scale"]["values"]
     positions = torch.tensor([int(p) for p in table])
     scale = QueryScale(skip_layers=2, original_max_position_embeddings=4096).factors(positions)
@@ -116,6 +120,7 @@ GOLDEN_METHODS = {
 
 def hf_rope(config_dict: dict) -> tuple[torch.Tensor, float]:
     """The inv_freq and attention scaling transformers' Llama rotary module builds for a config."""
+    import torch
     from transformers import LlamaConfig
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
@@ -123,8 +128,12 @@ def hf_rope(config_dict: dict) -> tuple[torch.Tensor, float]:
     return rotary.inv_freq.to(torch.float64), float(rotary.attention_scaling)
 
 
+@pytest.mark.engine
+@pytest.mark.fidelity
 @pytest.mark.parametrize("name", entry_ids())
 def test_config_overrides_make_transformers_build_the_golden_frequencies(name: str) -> None:
+    import torch
+
     entry = _entry(name)
     spec, max_length = GOLDEN_METHODS[name]
     rp = entry["config"]["rope_parameters"]
@@ -140,8 +149,11 @@ def test_config_overrides_make_transformers_build_the_golden_frequencies(name: s
     assert torch.allclose(inv_freq, torch.tensor(entry["inv_freq"], dtype=torch.float64), atol=1e-6, rtol=1e-6)
     assert attention_factor == pytest.approx(entry["attention_factor"], abs=1e-6)
 
+@pytest.mark.engine
 
 def test_every_method_maps_to_the_same_frequencies_in_transformers_as_its_formula() -> None:
+    import torch
+
     base = {"hidden_size": 128, "num_attention_heads": 4, "head_dim": 32, "max_position_embeddings": 256,
             "rope_theta": 10000.0}
     expected = {
@@ -292,9 +304,8 @@ def test_cli_bad_method_is_one_line_exit_2(tmp_path, capsys, spec: str) -> None:
     (tmp_path / "base").mkdir()
     (tmp_path / "base" / "config.json").write_text(json.dumps(TINY))
     code = main(["extend", str(tmp_path / "base"), "--method", spec, "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err
     assert code == 2
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert_one_line_error(capsys.readouterr().err)
 
 
 def test_cli_unknown_rope_type_in_config_is_one_line_exit_2(tmp_path, capsys) -> None:
@@ -302,8 +313,8 @@ def test_cli_unknown_rope_type_in_config_is_one_line_exit_2(tmp_path, capsys) ->
     config = {**TINY, "rope_scaling": {"type": "mystery", "factor": 4.0}}
     (tmp_path / "base" / "config.json").write_text(json.dumps(config))
     code = main(["extend", str(tmp_path / "base"), "--method", "yarn", "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == 2 and "mystery" in err and len(err.strip().splitlines()) == 1
+    assert code == 2
+    assert_one_line_error(capsys.readouterr().err, "mystery")
 
 
 def test_methods_command_lists_every_method_with_parameters(capsys) -> None:

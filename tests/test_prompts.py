@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers import LONGBENCH, SAMPLES
 
 from longeval.cli import main
 from longeval.prompts import JUNCTION_SLACK, build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
 from longeval.tasks import get_task
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "longbench"
-
-# Official templates (THUDM/LongBench LongBench/config/dataset2prompt.json), carried as data for the tests that
-# must run without the reference folder.
-TEMPLATES = {
-    "trec": "Please determine the type of the question below. Here are some examples of questions.\n\n"
-            "{context}\n{input}",
-    "hotpotqa": "Answer the question based on the given passages. Only give me the answer and do not output any "
-                "other words.\n\nThe following are given passages.\n{context}\n\nAnswer the question based on the "
-                "given passages. Only give me the answer and do not output any other words.\n\nQuestion: {input}\n"
-                "Answer:",
-}
+# The official templates (LongBench/config/dataset2prompt.json, carried in tests/fixtures), not the task files.
+TEMPLATES = json.loads((LONGBENCH / "dataset2prompt.json").read_text(encoding="utf-8"))
 # pred.py: `if dataset not in [...]: prompt = build_chat(...)`
 RAW_TASKS = ["trec", "triviaqa", "samsum", "lsht", "lcc", "repobench-p"]
 
@@ -105,19 +95,17 @@ def test_default_budget_leaves_room_for_answer_and_wrapper(tokenizer):
 
 
 def _samples() -> list[tuple[str, dict]]:
-    if not (REFERENCE / "samples").is_dir():
-        return []
     out = []
-    for path in sorted((REFERENCE / "samples").glob("*.sample.jsonl")):
+    for path in sorted(SAMPLES.glob("*.sample.jsonl")):
         out.append((path.name.split(".")[0], json.loads(path.read_text(encoding="utf-8").splitlines()[0])))
     return out
 
 
-@pytest.mark.skipif(not _samples(), reason="../shared/reference/longbench/samples not present")
+@pytest.mark.fidelity
 @pytest.mark.parametrize("wrapper", ["llama2", "hf", "none"])
 @pytest.mark.parametrize("max_length", [1500, 3500, 1_000_000])
 def test_real_longbench_records_match_official(tokenizer, wrapper, max_length):
-    templates = json.loads((REFERENCE / "dataset2prompt.json").read_text(encoding="utf-8"))
+    templates = TEMPLATES
     samples = _samples()
     assert len(samples) == 9
     truncated = 0

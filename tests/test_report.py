@@ -1,8 +1,8 @@
-"""`longeval report` on real LongBench results (shared/reference/real-preds, copied) and on run folders made here.
+"""`longeval report` on real LongBench results (tests/fixtures/real-preds, unpacked) and on run folders made here.
 
 Oracles: the result.json files themselves, averages computed here from them with LongBench's own category list
 (written out below from the LongBench README, not taken from the registry), and the paper's tables parsed from
-shared/reference/methods/paper_tables.md.
+tests/fixtures/methods/paper_tables.md (provenance: tests/fixtures/PROVENANCE.md).
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from helpers import PAPER_TABLES, REAL_PRED_MODELS, SAMPLES, assert_one_line_error, unpack_real_preds
 
 from longeval.cli import main
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REAL_PREDS = REFERENCE / "real-preds"
-PAPER_TABLES = REFERENCE / "methods" / "paper_tables.md"
-MODELS = ["llama2-7b", "llama2-7b-chat", "llama3-8b", "llama3-8b-quest-128"]
+MODELS = list(REAL_PRED_MODELS)
 
 # LongBench v1 task categories as the LongBench README lists them (independent of longeval's registry).
 CATEGORIES = {
@@ -46,13 +44,8 @@ def mean(values: list[float]) -> float:
 
 @pytest.fixture(scope="session")
 def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the four real-preds folders (never write into shared/)."""
-    if not REAL_PREDS.is_dir():
-        pytest.skip("shared/reference/real-preds not present (reference material lives outside the repository)")
-    root = tmp_path_factory.mktemp("real") / "runs"
-    for model in MODELS:
-        shutil.copytree(REAL_PREDS / model, root / model)
-    return root
+    """The four real prediction sets with their official result.json (unpacked from tests/fixtures)."""
+    return unpack_real_preds(tmp_path_factory.mktemp("real") / "runs")
 
 
 def official(root: Path, model: str) -> dict[str, float]:
@@ -105,6 +98,7 @@ class TableCells(HTMLParser):
             self._cell.append(data)
 
 
+@pytest.mark.fidelity
 def test_report_values_equal_result_json_and_independent_averages(real_runs, tmp_path, capsys):
     out = tmp_path / "board"
     code, stdout, _ = report([str(real_runs), "--out", str(out)], capsys)
@@ -145,6 +139,7 @@ def test_report_values_equal_result_json_and_independent_averages(real_runs, tmp
         assert html_row[-1] == f"{macro:.2f}"
 
 
+@pytest.mark.fidelity
 def test_missing_task_is_shown_missing_and_averages_say_over_what(real_runs, tmp_path, capsys):
     runs = tmp_path / "runs"
     for model in ("llama2-7b", "llama2-7b-chat"):
@@ -171,8 +166,6 @@ def test_missing_task_is_shown_missing_and_averages_say_over_what(real_runs, tmp
 
 def paper_oracle(table: str) -> dict[str, dict[str, float]]:
     """Rows of a table in paper_tables.md: label -> {short name: value}."""
-    if not PAPER_TABLES.is_file():
-        pytest.skip("shared/reference/methods/paper_tables.md not present")
     section = PAPER_TABLES.read_text(encoding="utf-8").split(f"### {table}", 1)[1]
     rows: dict[str, dict[str, float]] = {}
     header: list[str] = []
@@ -187,6 +180,7 @@ def paper_oracle(table: str) -> dict[str, dict[str, float]]:
     return rows
 
 
+@pytest.mark.fidelity
 def test_reference_paper_rows_equal_table_2(real_runs, tmp_path, capsys):
     oracle = paper_oracle("Table 2")
     out = tmp_path / "o"
@@ -215,6 +209,7 @@ def test_reference_paper_rows_equal_table_2(real_runs, tmp_path, capsys):
     assert "* = numbers the paper copied from the LongBench paper." in page and "\\* =" not in page
 
 
+@pytest.mark.fidelity
 def test_reference_paper_lengths_rows_equal_table_4(tmp_path, capsys, real_runs):
     oracle = paper_oracle("Table 4")
     out = tmp_path / "o"
@@ -307,9 +302,8 @@ def test_longbench_e_runs_get_a_length_bucket_table(tmp_path, capsys):
 def test_unusable_input_exits_2_with_one_line(tmp_path, capsys, make_input, message):
     path = make_input(tmp_path)
     code = main(["report", str(path), "--out", str(tmp_path / "o")])
-    err = capsys.readouterr().err
     assert code == 2
-    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert_one_line_error(capsys.readouterr().err, message)
 
 
 def test_bad_options_exit_2(real_runs, tmp_path, capsys):
@@ -369,12 +363,9 @@ def test_html_opens_in_headless_chromium(real_runs, tmp_path, capsys):
 @pytest.mark.slow
 def test_runs_made_by_the_runner_report_and_check(tiny_model, tmp_path, capsys):
     """The run folders `longeval run` writes (real transformers engine, tiny model) feed report and check."""
-    samples = REFERENCE / "longbench" / "samples"
-    if not samples.is_dir():
-        pytest.skip("shared/reference/longbench/samples not present")
     data = tmp_path / "data"
     data.mkdir()
-    shutil.copy(samples / "triviaqa.sample.jsonl", data / "triviaqa.jsonl")
+    shutil.copy(SAMPLES / "triviaqa.sample.jsonl", data / "triviaqa.jsonl")
     runs = tmp_path / "runs"
     assert main(["run", "--model", str(tiny_model), "--method", "yarn:factor=4", "--tasks", "triviaqa",
                  "--data", str(data), "--max-length", "128,256", "--backend", "hf", "--out", str(runs),

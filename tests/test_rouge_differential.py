@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from longeval.metrics import fuzz_ratio, jieba_tokens, rouge_score, rouge_zh_score
 
+pytestmark = pytest.mark.fidelity
 rouge_package = pytest.importorskip("rouge", reason="the official `rouge` package (test extra) is not installed")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # fuzzywuzzy warns that it uses difflib: that is the official setup

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import assert_exit_2_one_line
 
 from longeval.cli import main
 from longeval.runner import generation_params, read_finished
@@ -127,33 +128,24 @@ def test_read_finished_drops_only_a_torn_last_line(tmp_path):
     assert info.value.line == 1
 
 
-def _one_line_exit_2(capsys, argv: list[str], *needles: str) -> None:
-    capsys.readouterr()  # drop what earlier commands printed
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-
-
 def test_bad_inputs_are_one_line_exit_2(tmp_path, capsys, tiny_model):
     data = make_data(tmp_path / "lb", n=2)
     out = tmp_path / "runs"
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "trec"), "no trec.jsonl")
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "hotpotqa,nosuchtask"), "nosuchtask")
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "paper99"), "paper99")
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--tasks", "trec"), "no trec.jsonl")
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--tasks", "hotpotqa,nosuchtask"), "nosuchtask")
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--tasks", "paper99"), "paper99")
     empty_model = tmp_path / "not-a-model"
     empty_model.mkdir()
-    _one_line_exit_2(capsys, run_args(empty_model, data, out), "no config.json", str(empty_model))
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--tasks", "hotpotqa,hotpotqa_e"), "LongBench-E")
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "warp:factor=2"), "warp")
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--max-length", "4096,abc"), "--max-length")
+    assert_exit_2_one_line(capsys, run_args(empty_model, data, out), "no config.json", str(empty_model))
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--tasks", "hotpotqa,hotpotqa_e"), "LongBench-E")
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--method", "warp:factor=2"), "warp")
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--max-length", "4096,abc"), "--max-length")
     broken = dict(json.loads((data / "data" / "hotpotqa.jsonl").read_text().splitlines()[0]))
     del broken["context"]
     bad_data = tmp_path / "bad"
     (bad_data / "data").mkdir(parents=True)
     (bad_data / "data" / "hotpotqa.jsonl").write_text(json.dumps(broken) + "\n")
-    _one_line_exit_2(capsys, run_args(tiny_model, bad_data, out), "hotpotqa.jsonl:1", "field 'context'")
+    assert_exit_2_one_line(capsys, run_args(tiny_model, bad_data, out), "hotpotqa.jsonl:1", "field 'context'")
 
 
 @pytest.mark.slow
@@ -162,16 +154,16 @@ def test_other_settings_into_same_run_folder_are_refused(tmp_path, capsys, tiny_
     out = tmp_path / "runs"
     assert main(run_args(tiny_model, data, out, "--method", "none", "--run-name", "r")) == 0
     before = (out / "r" / "pred" / "hotpotqa.jsonl").read_text()
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "yarn", "--run-name", "r"),
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--method", "yarn", "--run-name", "r"),
                      "other settings", "method")
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r",
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r",
                                       "--chat-template", "llama2"), "other settings", "chat_wrapper")
     assert (out / "r" / "pred" / "hotpotqa.jsonl").read_text() == before
     # Predictions made under another version of the task definition are not mixed with this version's.
     run_json = out / "r" / "run.json"
     info = json.loads(run_json.read_text())
     run_json.write_text(json.dumps({**info, "task_versions": {"hotpotqa": info["task_versions"]["hotpotqa"] + 1}}))
-    _one_line_exit_2(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r"),
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, out, "--method", "none", "--run-name", "r"),
                      "holds task hotpotqa version", "use another --run-name")
     assert (out / "r" / "pred" / "hotpotqa.jsonl").read_text() == before
     # Spellings of the same setting are the same setting: fp32 resumes a float32 run (nothing left to do).
@@ -245,8 +237,8 @@ def test_unwritable_out_and_path_like_run_names_are_one_line_exit_2(tmp_path, ca
     data = make_data(tmp_path / "lb", n=1)
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
-    _one_line_exit_2(capsys, run_args(tiny_model, data, a_file), "cannot create the run folder")
-    _one_line_exit_2(capsys, run_args(tiny_model, data, tmp_path / "runs", "--run-name", "../escape"),
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, a_file), "cannot create the run folder")
+    assert_exit_2_one_line(capsys, run_args(tiny_model, data, tmp_path / "runs", "--run-name", "../escape"),
                      "--run-name")
     assert not (tmp_path / "escape").exists()
 
@@ -258,9 +250,9 @@ def test_model_config_without_rotary_dimension_is_one_line_exit_2(tmp_path, caps
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (model / name).write_bytes((tiny_model / name).read_bytes())
     (model / "config.json").write_text(json.dumps({"max_position_embeddings": 256}))
-    _one_line_exit_2(capsys, run_args(model, data, tmp_path / "runs"), "hidden_size")
+    assert_exit_2_one_line(capsys, run_args(model, data, tmp_path / "runs"), "hidden_size")
     (model / "config.json").write_text("[]")
-    _one_line_exit_2(capsys, run_args(model, data, tmp_path / "runs"), "JSON object")
+    assert_exit_2_one_line(capsys, run_args(model, data, tmp_path / "runs"), "JSON object")
 
 
 @pytest.mark.slow

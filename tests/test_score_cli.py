@@ -10,27 +10,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import GOLDEN_PUBLIC, REAL_PRED_MODELS, assert_one_line_error, unpack_real_preds
 
 from longeval.cli import main
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REAL_PREDS = REFERENCE / "real-preds"
-GOLDEN = REFERENCE / "longbench" / "golden_public.json"
 
-
-def _real_pred_folders() -> list[Path]:
-    if not REAL_PREDS.is_dir():
-        pytest.skip("../shared/reference/real-preds absent")
-    return sorted(p for p in REAL_PREDS.iterdir() if p.is_dir())
+def _real_pred_folders(tmp_path: Path) -> list[Path]:
+    """The four real prediction sets with their official result.json, unpacked from tests/fixtures."""
+    root = unpack_real_preds(tmp_path / "official")
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    assert [p.name for p in folders] == sorted(REAL_PRED_MODELS)
+    return folders
 
 
 def _copy(folder: Path, dest: Path) -> Path:
-    """A writable copy without the official result.json (never write into shared/)."""
+    """A copy without the official result.json, for `longeval score` to write its own."""
     out = dest / folder.name
     shutil.copytree(folder, out, ignore=shutil.ignore_patterns("result.json"))
-    out.chmod(0o755)
-    for path in out.iterdir():
-        path.chmod(0o644)
     return out
 
 
@@ -49,9 +45,10 @@ def _good_row(**overrides) -> dict:
 
 # --- real logs: result.json equal to the official one -------------------------------------------------------------
 
+@pytest.mark.fidelity
 def test_real_logs_reproduce_official_result_json(tmp_path, capsys):
-    folders = _real_pred_folders()
-    copies = [_copy(folder, tmp_path) for folder in folders]
+    folders = _real_pred_folders(tmp_path)
+    copies = [_copy(folder, tmp_path / "copies") for folder in folders]
     assert main(["score", *map(str, copies)]) == 0
     table = capsys.readouterr().out
     for folder, copy in zip(folders, copies, strict=True):
@@ -69,9 +66,7 @@ def test_real_logs_reproduce_official_result_json(tmp_path, capsys):
 # --- LongBench-E buckets and the golden aggregates through the command line ----------------------------------
 
 def _golden_folder(tmp_path: Path) -> tuple[Path, list[dict]]:
-    if not GOLDEN.exists():
-        pytest.skip("../shared/reference/longbench/golden_public.json absent")
-    aggregates = json.loads(GOLDEN.read_text(encoding="utf-8"))["aggregates"]
+    aggregates = json.loads(GOLDEN_PUBLIC.read_text(encoding="utf-8"))["aggregates"]
     folder = tmp_path / "golden"
     for agg in aggregates:
         rows = [{"pred": p, "answers": a, "all_classes": agg["all_classes"], "length": n}
@@ -80,6 +75,7 @@ def _golden_folder(tmp_path: Path) -> tuple[Path, list[dict]]:
     return folder, aggregates
 
 
+@pytest.mark.fidelity
 def test_golden_aggregates_through_cli(tmp_path):
     folder, aggregates = _golden_folder(tmp_path)
     assert main(["score", str(folder)]) == 0
@@ -87,6 +83,7 @@ def test_golden_aggregates_through_cli(tmp_path):
     assert result == {agg["task"]: agg["expected_score"] for agg in aggregates}
 
 
+@pytest.mark.fidelity
 def test_e_buckets_through_cli_with_nan(tmp_path, capsys):
     folder, aggregates = _golden_folder(tmp_path)
     assert main(["score", "--e", str(folder)]) == 0
@@ -145,14 +142,6 @@ BAD_LINES = {
 }
 
 
-def _assert_one_error_line(err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
 @pytest.mark.parametrize("case", sorted(BAD_LINES))
 def test_bad_line_exits_2_naming_file_line_field(tmp_path, capsys, case):
     bad, field = BAD_LINES[case]
@@ -162,7 +151,7 @@ def test_bad_line_exits_2_naming_file_line_field(tmp_path, capsys, case):
     path = _write_jsonl(folder / "hotpotqa.jsonl", [_good_row(), bad])
     (folder / "result.json").write_text("old")
     assert main(["score", str(good_folder), str(folder)]) == 2
-    _assert_one_error_line(capsys.readouterr().err, str(path), f"{path}:2", *([f"'{field}'"] if field else []))
+    assert_one_line_error(capsys.readouterr().err, str(path), f"{path}:2", *([f"'{field}'"] if field else []))
     assert not (good_folder / "result.json").exists()  # every folder is checked before anything is written
     assert (folder / "result.json").read_text() == "old"
 
@@ -171,7 +160,7 @@ def test_missing_length_is_an_error_only_for_e(tmp_path, capsys):
     folder = tmp_path / "pred"
     path = _write_jsonl(folder / "hotpotqa.jsonl", [_good_row(), {"pred": "x", "answers": ["x"]}])
     assert main(["score", "--e", str(folder)]) == 2
-    _assert_one_error_line(capsys.readouterr().err, f"{path}:2", "'length'")
+    assert_one_line_error(capsys.readouterr().err, f"{path}:2", "'length'")
     assert not (folder / "result.json").exists()
     assert main(["score", str(folder)]) == 0
 
@@ -179,13 +168,13 @@ def test_missing_length_is_an_error_only_for_e(tmp_path, capsys):
 def test_missing_folder(tmp_path, capsys):
     missing = tmp_path / "nope"
     assert main(["score", str(missing)]) == 2
-    _assert_one_error_line(capsys.readouterr().err, str(missing), "not found")
+    assert_one_line_error(capsys.readouterr().err, str(missing), "not found")
 
 
 def test_folder_without_task_files(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["score", str(tmp_path / "empty")]) == 2
-    _assert_one_error_line(capsys.readouterr().err, "no LongBench prediction files")
+    assert_one_line_error(capsys.readouterr().err, "no LongBench prediction files")
     assert not (tmp_path / "empty" / "result.json").exists()
 
 
@@ -193,14 +182,14 @@ def test_retrieval_answer_without_paragraph_id(tmp_path, capsys):
     folder = tmp_path / "pred"
     path = _write_jsonl(folder / "passage_retrieval_en.jsonl", [{"pred": "Paragraph 3", "answers": ["3"]}])
     assert main(["score", str(folder)]) == 2
-    _assert_one_error_line(capsys.readouterr().err, f"{path}:1", "'answers'")
+    assert_one_line_error(capsys.readouterr().err, f"{path}:1", "'answers'")
 
 
 def test_classification_without_class_list(tmp_path, capsys):
     folder = tmp_path / "pred"
     path = _write_jsonl(folder / "trec.jsonl", [{"pred": "Food", "answers": ["Food"], "all_classes": None}])
     assert main(["score", str(folder)]) == 2
-    _assert_one_error_line(capsys.readouterr().err, f"{path}:1", "'all_classes'")
+    assert_one_line_error(capsys.readouterr().err, f"{path}:1", "'all_classes'")
 
 
 def test_subprocess_bad_input_exit_2_one_line(tmp_path):
@@ -209,5 +198,5 @@ def test_subprocess_bad_input_exit_2_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "longeval", "score", str(folder)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2
-    _assert_one_error_line(proc.stderr, f"{path}:1", "'length'")
+    assert_one_line_error(proc.stderr, f"{path}:1", "'length'")
     assert not (folder / "result.json").exists()

@@ -1,4 +1,5 @@
-"""The task registry against the official LongBench config files and spec (read from ../shared when present)."""
+"""The task registry against the official LongBench config files (tests/fixtures/longbench) and spec; task files as
+validated data; user task folders."""
 
 from __future__ import annotations
 
@@ -7,23 +8,21 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import LONGBENCH, assert_exit_2_one_line
 
 from longeval import tasks as tasks_module
 from longeval.cli import main
 from longeval.errors import UserError
 from longeval.tasks import add_tasks_path, all_tasks, builtin_tasks_dir, get_task, resolve_tasks, suites
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "longbench"
 V1_TASKS = suites()["longbench"]
 
 
 def _official(name: str) -> dict:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"official LongBench config {name} not available (../shared/reference absent)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((LONGBENCH / name).read_text(encoding="utf-8"))
 
 
+@pytest.mark.fidelity
 def test_prompt_templates_are_the_official_ones_byte_for_byte():
     official = _official("dataset2prompt.json")
     assert sorted(official) == sorted(V1_TASKS)
@@ -31,6 +30,7 @@ def test_prompt_templates_are_the_official_ones_byte_for_byte():
         assert get_task(name).prompt == template, name
 
 
+@pytest.mark.fidelity
 def test_max_new_tokens_are_the_official_ones():
     official = _official("dataset2maxlen.json")
     assert {name: get_task(name).max_new_tokens for name in V1_TASKS} == official
@@ -174,10 +174,7 @@ def test_user_suites_and_the_environment_variable(user_tasks, monkeypatch):
 def test_bad_task_files_are_one_line_errors_with_file_and_field(user_tasks, capsys, change, field, message):
     doc = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     path = write_task(user_tasks, doc, name="mytask")
-    assert main(["tasks", "--tasks-path", str(user_tasks)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"{path}" in err and f"field '{field}'" in err and message in err, err
+    assert_exit_2_one_line(capsys, ["tasks", "--tasks-path", str(user_tasks)], str(path), f"field '{field}'", message)
 
 
 def test_a_task_defined_twice_or_a_bad_suite_is_refused(user_tasks):

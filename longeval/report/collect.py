@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ class RunResult:
         return flat
 
 
-def collect_runs(paths: list[str | Path]) -> list[RunResult]:
+def collect_runs(paths: Sequence[str | Path]) -> list[RunResult]:
     """Every run under the given paths, in the order given; parent folders expand to the runs inside them."""
     runs: list[RunResult] = []
     for raw in paths:

@@ -92,9 +92,10 @@ def plot_delta_heatmap(board: Leaderboard, baseline: str, path: Path) -> None:
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
-    """PNG written atomically: an interrupted report never leaves a half-written image behind."""
+    """PNG written atomically: an interrupted report never leaves a half-written image behind. No "Software"
+    text chunk, so that the same figure drawn by another matplotlib release differs only where its pixels do."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", metadata={"Software": None})
     plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
 

@@ -6,6 +6,7 @@ import base64
 import html
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -33,7 +34,7 @@ class Report:
         return out
 
 
-def fmt(value: object) -> str:
+def fmt(value: Any) -> str:
     """Scores with two decimals (result.json precision); missing as a dash, never as 0."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return MISSING

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -116,12 +116,13 @@ def sort_runs(runs: list[RunResult], by: list[str], tasks: list[str] | None = No
     ordered = list(runs)
     for name in reversed(by):
         if name == "macro":
-            def key(run: RunResult) -> tuple[bool, float]:
+            def macro_key(run: RunResult) -> tuple[bool, float]:
                 values = [v for t, v in run.scores.items() if tasks is None or t in tasks]
                 return (not values, -(sum(values) / len(values)) if values else 0.0)
+            ordered.sort(key=macro_key)
         else:
-            def key(run: RunResult, name: str = name) -> tuple[bool, object]:
+            def field_key(run: RunResult, name: str = name) -> tuple[bool, Any]:
                 value = getattr(run, name)
                 return (value is None, value if value is not None else "")
-        ordered.sort(key=key)
+            ordered.sort(key=field_key)
     return ordered

@@ -1,0 +1,51 @@
+"""What several test files share: the oracles carried in tests/fixtures (see PROVENANCE.md there) and the one
+assertion for the one-line user-error contract."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+LONGBENCH = FIXTURES / "longbench"  # official config JSON, golden_public.json, samples/
+GOLDEN_PUBLIC = LONGBENCH / "golden_public.json"
+SAMPLES = LONGBENCH / "samples"
+GOLDEN_ROPE = FIXTURES / "methods" / "golden_rope.json"
+PAPER_TABLES = FIXTURES / "methods" / "paper_tables.md"
+REAL_PREDS = FIXTURES / "real-preds"
+REAL_PRED_MODELS = ("llama2-7b", "llama2-7b-chat", "llama3-8b", "llama3-8b-quest-128")
+
+
+def unpack_real_preds(dest: Path, models: tuple[str, ...] = REAL_PRED_MODELS) -> Path:
+    """Unpack real prediction sets into dest/<model>/ (writable copies: tests may change or delete files)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for model in models:
+        with tarfile.open(REAL_PREDS / f"{model}.tar.xz") as archive:
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+                archive.extractall(dest, filter="data")
+            else:
+                archive.extractall(dest)
+    return dest
+
+
+def assert_one_line_error(err: str, *needles: str) -> None:
+    """The user-error contract: exactly one line on stderr, no traceback, and it says each of `needles`
+    (typically the file, line or field it is about)."""
+    text = err.strip()
+    assert text, "nothing was printed on stderr"
+    assert "\n" not in text and "Traceback" not in text, err
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in: {text}"
+
+
+def assert_exit_2_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], *needles: str) -> str:
+    """Run `longeval argv`; it must exit 2 with one stderr line holding each of `needles`. Returns that line."""
+    from longeval.cli import main
+
+    capsys.readouterr()  # drop what earlier commands printed
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, *needles)
+    return err.strip()
