@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from longeval.backends.base import GenerationParams
+from longeval.cli import main
 from longeval.errors import UserError
 from longeval.methods import UNBOUNDED, parse_method
 
@@ -282,3 +283,41 @@ def test_eabf_plugin_reaches_a_multiprocess_engine(tiny_model, tmp_path):
     assert result["client"] != "InprocClient"  # the engine really ran in another process
     expected = hf_generate(tiny_model, "eabf", prompts, GenerationParams(NEW_TOKENS), MAX_LENGTH)
     assert result["token_ids"] == [e.token_ids for e in expected]
+
+
+@pytest.mark.parametrize(("spec", "covered"), [("none", ORIGINAL_MAX), ("yarn:factor=2", 2 * ORIGINAL_MAX)])
+@pytest.mark.slow
+@pytest.mark.vllm
+@needs_vllm
+def test_past_its_coverage_vllm_extrapolates_as_transformers_does(tiny_model, spec, covered):
+    """At 2x a method's coverage both engines compute the same tokens (vLLM's rotary cache grown, not refused)."""
+    max_length = 2 * covered
+    prompts = random_prompts(tiny_model, (covered + 60, max_length - NEW_TOKENS), seed=3)
+    params = GenerationParams(max_new_tokens=NEW_TOKENS)
+    expected = hf_generate(tiny_model, spec, prompts, params, max_length)
+    backend = vllm_backend(tiny_model, spec, max_length)
+    try:
+        assert backend.max_model_len == max_length
+        got = backend.generate(prompts, params)
+    finally:
+        backend.close()
+    assert [g.token_ids for g in got] == [e.token_ids for e in expected]
+    assert sum(len(g.token_ids) for g in got) >= NEW_TOKENS + 2
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@needs_vllm
+def test_both_engines_warn_the_same_way_past_coverage(tmp_path, capsys, tiny_model):
+    from test_runner import make_data, run_args
+
+    data = make_data(tmp_path / "lb", n=1)
+    warnings = []
+    for backend in ("hf", "vllm"):
+        args = run_args(tiny_model, data, tmp_path / "runs", "--method", "none", "--max-length", "400",
+                        "--backend", backend, "--run-name", backend)
+        assert main(args) == 0
+        captured = capsys.readouterr()
+        warnings.append([line for line in (captured.out + captured.err).splitlines() if "extrapolation" in line])
+    assert warnings[0] == warnings[1] and len(warnings[0]) == 1
+    assert "exceed the 256 that method none covers" in warnings[0][0]

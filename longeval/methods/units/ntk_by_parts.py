@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from longeval.methods.base import MethodUnit, factor_param, register
-from longeval.methods.units.yarn import BETA_FAST, BETA_SLOW, check_betas, recognise_yarn, yarn_rope
+from longeval.methods.units.yarn import BETA_FAST, BETA_SLOW, PHI3_YARN, check_betas, recognise_yarn, yarn_rope
 
 
 @register
@@ -13,6 +13,7 @@ class NtkByParts(MethodUnit):
     params = (factor_param(4.0), BETA_FAST, BETA_SLOW)
     aliases = ("by-parts",)
     order = 40
+    refused_families = {"phi3": PHI3_YARN}
 
     def check(self, params, context):
         check_betas(params, context)

@@ -18,6 +18,10 @@ BETA_FAST = Param("beta_fast", float, 32.0, "rotations over L0 above which a dim
 BETA_SLOW = Param("beta_slow", float, 1.0, "rotations over L0 below which a dimension is interpolated", minimum=0.0,
                   exclusive_minimum=True)
 
+# transformers rewrites a Phi-3 config's rope type "yarn" (and "su") to "longrope" when it reads it, so an extended
+# Phi-3 checkpoint would not load as YaRN.
+PHI3_YARN = "transformers reads a Phi-3 config's rope type 'yarn' as 'longrope'"
+
 
 def check_betas(params: Params, context: str) -> None:
     """beta_fast must exceed beta_slow: otherwise the ramp runs backwards (fast dims interpolated, slow kept)."""
@@ -55,6 +59,7 @@ class Yarn(MethodUnit):
               Param("attention_factor", float, None, "cos/sin multiplier (auto: 0.1 ln factor + 1)", minimum=0.0,
                     exclusive_minimum=True))
     order = 50
+    refused_families = {"phi3": PHI3_YARN}
 
     def check(self, params, context):
         check_betas(params, context)
