@@ -160,6 +160,9 @@ def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0
 
     shape = PRESETS[preset]
     tokenizer = _train_tokenizer(shape.vocab_size)
+    if family != "llama":
+        # Some families' tokenizer classes (Qwen2's) add their own pad token past the vocabulary when none is set.
+        tokenizer.pad_token = EOS
     vocab_size = len(tokenizer)  # exactly: a random lm_head would otherwise emit ids the tokenizer cannot decode
     keys = dict(
         vocab_size=vocab_size,

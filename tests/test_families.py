@@ -27,9 +27,6 @@ VLLM_MISSING = importlib.util.find_spec("vllm") is None
 ORIGINAL_MAX = 256
 MAX_LENGTH = 512  # 2x the original positions: what pi/yarn with factor 2 cover
 NEW_TOKENS = 8
-# Prompts on which EABF's query scale (at most ln 512 / ln 256 = 1.125 here) changes the tiny models' greedy tokens,
-# so the anti-vacuity checks can see it (with seed 0, Gemma2's two prompts give the same tokens as ABF's).
-PROMPT_SEED = 1
 SPECS = ("none", "pi:factor=2", "yarn:factor=2", "abf", "eabf", "eabf:skip_layers=0")
 ENGINE_SPECS = {"phi3": [s for s in SPECS if not s.startswith("yarn")]}  # refused there (see the refusal test)
 
@@ -59,13 +56,14 @@ def random_prompts(model: Path, lengths: tuple[int, ...], seed: int = 0) -> list
     return [[rng.choice(ordinary) for _ in range(n)] for n in lengths]
 
 
-_HF_CACHE: dict[tuple[str, str], list[list[int]]] = {}
+_HF_CACHE: dict[tuple[str, str, int, int], list[list[int]]] = {}
 
 
-def hf_tokens(model: Path, family: str, spec: str, prompts, max_length: int) -> list[list[int]]:
+def hf_tokens(model: Path, family: str, spec: str, prompts, max_length: int, seed: int) -> list[list[int]]:
+    """transformers' greedy tokens (cached per family, method, prompt seed and length)."""
     from longeval.backends.hf import HFBackend
 
-    key = (family, spec)
+    key = (family, spec, seed, max_length)
     if key not in _HF_CACHE:
         backend = HFBackend(model, parse_method(spec), max_length=max_length, dtype="float32", device="cpu")
         try:
@@ -73,6 +71,19 @@ def hf_tokens(model: Path, family: str, spec: str, prompts, max_length: int) -> 
         finally:
             backend.close()
     return _HF_CACHE[key]
+
+
+def discriminating_prompts(model: Path, family: str, spec: str, lengths, max_length: int):
+    """Random prompts on which EABF's query scale (at most ln 512 / ln 256 = 1.125 here) changes transformers'
+    greedy tokens relative to ABF, so the anti-vacuity check can see it ran; the first of a few seeds."""
+    if not spec.startswith("eabf"):
+        return random_prompts(model, lengths), 0
+    for seed in range(6):
+        prompts = random_prompts(model, lengths, seed)
+        if hf_tokens(model, family, spec, prompts, max_length, seed) != hf_tokens(model, family, "abf", prompts,
+                                                                                   max_length, seed):
+            return prompts, seed
+    raise AssertionError(f"{spec} gives ABF's tokens on every prompt tried: the query scale has no effect")
 
 
 # ------------------------------------------------------------------------------------------ no engine needed
@@ -201,8 +212,8 @@ def test_vllm_and_hf_agree_on_every_family(family_models, family, spec):
     model = family_models[family]
     max_length = ORIGINAL_MAX if spec == "none" else MAX_LENGTH
     lengths = (120, ORIGINAL_MAX - NEW_TOKENS) if spec == "none" else (300, MAX_LENGTH - NEW_TOKENS)
-    prompts = random_prompts(model, lengths, seed=PROMPT_SEED)
-    expected = hf_tokens(model, family, spec, prompts, max_length)
+    prompts, seed = discriminating_prompts(model, family, spec, lengths, max_length)
+    expected = hf_tokens(model, family, spec, prompts, max_length, seed)
     backend = VLLMBackend(model, parse_method(spec), max_length=max_length, dtype="float32")
     try:
         got = [g.token_ids for g in backend.generate(prompts, GenerationParams(NEW_TOKENS))]
@@ -212,7 +223,7 @@ def test_vllm_and_hf_agree_on_every_family(family_models, family, spec):
     assert sum(len(t) for t in got) >= NEW_TOKENS + 2  # enough tokens compared (EOS may end one early)
     if spec != "none":
         # Anti-vacuity: the method changes transformers' output on these prompts, so vLLM really applied it.
-        assert hf_tokens(model, family, "none", prompts, max_length) != expected
+        assert hf_tokens(model, family, "none", prompts, max_length, seed) != expected
     if spec.startswith("eabf"):
         # ... and the query scale really ran (ABF alone gives other tokens).
-        assert hf_tokens(model, family, "abf", prompts, max_length) != got
+        assert hf_tokens(model, family, "abf", prompts, max_length, seed) != got

@@ -45,6 +45,7 @@ def extended_config(model_path: str | Path, method: Method | None = None, max_le
     """
     from transformers import AutoConfig
 
+    from longeval.methods.config import read_config
     from longeval.methods.hf import register
     from longeval.methods.length import default_length
 
@@ -53,7 +54,9 @@ def extended_config(model_path: str | Path, method: Method | None = None, max_le
         config = AutoConfig.from_pretrained(str(model_path))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read a model config: {exc}".splitlines()[0], path=model_path) from None
-    raw = config.to_dict()
+    # The method logic reads config.json as written (transformers rewrites some RoPE settings when it builds the
+    # config object, e.g. a Phi-3 "yarn" becomes "longrope"), as the runner and the vLLM backend do.
+    raw = read_config(model_path) if (Path(model_path) / "config.json").is_file() else config.to_dict()
     method = method or method_from_config(raw)
     if max_length is None:
         max_length = default_length(method, raw)
