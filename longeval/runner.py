@@ -20,6 +20,7 @@ from typing import Any
 
 from longeval import __version__
 from longeval.errors import UserError
+from longeval.methods.config import checkpoint_rope
 from longeval.runs.engines import Engines, engine_key
 from longeval.runs.execute import batches_by_length, execute, pending_prompts
 from longeval.runs.folder import (
@@ -87,7 +88,8 @@ def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous
         run_name=plan.run_name,
         model=ModelInfo(path=str(model_dir), name=model_dir.name, config_sha256=inputs.config_sha256,
                         weights_sha256=inputs.weights_sha256),
-        method=MethodInfo(name=plan.method.name, spec=plan.method.spec, params=plan.method.params),
+        method=MethodInfo(name=plan.method.name, spec=plan.method.spec, params=plan.method.params,
+                          from_checkpoint=request.method is None, checkpoint_rope=checkpoint_rope(inputs.config)),
         max_length=request.max_length if request.max_length is not None else plan.window,
         max_length_given=request.max_length is not None,
         prompt_max_length={**(previous.prompt_max_length if previous else {}), **plan.budgets},

@@ -1,8 +1,10 @@
-"""A random Llama with a locally trained tokenizer, for tests and the demo (no network, deterministic).
+"""A random Llama (or another family's model) with a locally trained tokenizer, for tests and the demo (no
+network, deterministic).
 
-The model is untrained, so its outputs are meaningless; what matters is that it is a real Llama checkpoint in the
-standard layout that transformers and vLLM both load, small enough to run on a CPU, with a short original context
-(256 positions) so that context extension is exercised with prompts of a few hundred tokens.
+The model is untrained, so its outputs are meaningless; what matters is that it is a real checkpoint of its family
+in the standard layout that transformers and vLLM both load, small enough to run on a CPU, with a short original
+context (256 positions) so that context extension is exercised with prompts of a few hundred tokens. `family`
+picks the model_type (see FAMILY_CONFIGS: each family's distinguishing features are kept, at a tiny size).
 """
 
 from __future__ import annotations
@@ -51,6 +53,22 @@ PRESETS: dict[str, Preset] = {
 }
 
 _MARKER = "longeval_tiny_model.json"
+
+# Per family: the config keys that make the tiny model exercise what the family does differently (head_dim stays
+# 32, the smallest vLLM's CPU attention takes).
+FAMILY_CONFIGS: dict[str, dict] = {
+    "llama": {},
+    "mistral": {"sliding_window": None},
+    "qwen2": {"use_sliding_window": False},  # q/k/v biases come with the family
+    "qwen3": {},  # q/k RMSNorm comes with the family
+    # Own attention scale, alternating sliding-window layers (64 < the prompts), logit soft-capping.
+    "gemma2": {"query_pre_attn_scalar": 32, "sliding_window": 64, "attn_logit_softcapping": 50.0,
+               "final_logit_softcapping": 30.0, "hidden_activation": "gelu_pytorch_tanh",
+               "tie_word_embeddings": True},
+    "phi3": {"original_max_position_embeddings": 256},
+    # RoPE over half of each head (rotary dim 16 of 32), LayerNorm, no gating.
+    "stablelm": {"partial_rotary_factor": 0.5},
+}
 
 # Training text for the tokenizer: English prose and question/answer phrasing like LongBench prompts, digits,
 # punctuation, a little Chinese and code. Byte-level BPE encodes any text regardless; this only shapes the merges.
@@ -108,7 +126,7 @@ def _train_tokenizer(vocab_size: int):
     return fast
 
 
-def _is_built(out_dir: Path, preset: str, seed: int) -> bool:
+def _is_built(out_dir: Path, preset: str, seed: int, family: str = "llama") -> bool:
     marker = out_dir / _MARKER
     if not marker.is_file() or not (out_dir / "config.json").is_file():
         return False
@@ -116,11 +134,11 @@ def _is_built(out_dir: Path, preset: str, seed: int) -> bool:
         info = json.loads(marker.read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return info.get("preset") == preset and info.get("seed") == seed
+    return info.get("preset") == preset and info.get("seed") == seed and info.get("family", "llama") == family
 
 
-def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0) -> Path:
-    """Write (or reuse) a random Llama checkpoint + tokenizer in out_dir and return out_dir.
+def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0, family: str = "llama") -> Path:
+    """Write (or reuse) a random checkpoint of `family` (default Llama) + tokenizer in out_dir and return out_dir.
 
     The build goes to a temporary sibling folder that is renamed into place, so concurrent builders (parallel
     pytest sessions) never see a half-written checkpoint.
@@ -129,17 +147,24 @@ def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0
         from longeval.errors import UserError
 
         raise UserError(f"unknown tiny-model preset {preset!r} (choose from {', '.join(PRESETS)})")
+    if family not in FAMILY_CONFIGS:
+        from longeval.errors import UserError
+
+        raise UserError(f"unknown tiny-model family {family!r} (choose from {', '.join(FAMILY_CONFIGS)})")
     out_dir = Path(out_dir)
-    if _is_built(out_dir, preset, seed):
+    if _is_built(out_dir, preset, seed, family):
         return out_dir
 
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     shape = PRESETS[preset]
     tokenizer = _train_tokenizer(shape.vocab_size)
+    if family != "llama":
+        # Some families' tokenizer classes (Qwen2's) add their own pad token past the vocabulary when none is set.
+        tokenizer.pad_token = EOS
     vocab_size = len(tokenizer)  # exactly: a random lm_head would otherwise emit ids the tokenizer cannot decode
-    config = LlamaConfig(
+    keys = dict(
         vocab_size=vocab_size,
         hidden_size=shape.hidden_size,
         intermediate_size=shape.intermediate_size,
@@ -152,11 +177,14 @@ def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0
         initializer_range=shape.initializer_range,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
         torch_dtype="float32",
     )
+    keys.update(FAMILY_CONFIGS[family])
+    config = AutoConfig.for_model(family, **keys)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).eval()
+    model = AutoModelForCausalLM.from_config(config).eval()
     # Llama's RMSNorm weights start at 1; randomise them a little so every parameter is exercised.
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -169,11 +197,11 @@ def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        info = {"preset": preset, "seed": seed, "shape": asdict(shape),
+        info = {"preset": preset, "seed": seed, "family": family, "shape": asdict(shape),
                 "parameters": sum(p.numel() for p in model.parameters())}
         (staging / _MARKER).write_text(json.dumps(info, indent=1) + "\n")
         if out_dir.exists():
-            if _is_built(out_dir, preset, seed):  # another process finished first
+            if _is_built(out_dir, preset, seed, family):  # another process finished first
                 return out_dir
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)

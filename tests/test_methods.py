@@ -343,3 +343,62 @@ def test_dynamic_ntk_base_is_fixed_at_the_run_length_not_the_engine_length() -> 
     assert parse_method("yarn").for_run_length(700) == parse_method("yarn")
     assert parse_method("dynamic-ntk:factor=2").config_overrides(config, 900)["rope_parameters"]["rope_theta"] == \
         rope.dynamic_ntk_theta(1e4, 32, 2.0, 256, 900)
+
+
+@pytest.mark.parametrize(("spec", "fragment"), [
+    ("yarn:beta_fast=1,beta_slow=1", "beta_fast (1) must be greater than beta_slow (1)"),
+    ("ntk-by-parts:beta_fast=2,beta_slow=8", "beta_fast (2) must be greater than beta_slow (8)"),
+    ("llama3:low_freq_factor=4,high_freq_factor=4", "low_freq_factor (4) must be below high_freq_factor (4)"),
+    ("llama3:low_freq_factor=5", "low_freq_factor (5) must be below high_freq_factor (4)"),
+])
+def test_parameters_that_contradict_each_other_are_refused(spec: str, fragment: str) -> None:
+    with pytest.raises(UserError) as info:
+        parse_method(spec)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+    parse_method("yarn:beta_fast=2,beta_slow=1")  # the boundary the other way is fine
+    parse_method("llama3:low_freq_factor=1,high_freq_factor=1.5")
+
+
+def test_skip_layers_is_checked_against_the_models_layer_count(tmp_path, capsys) -> None:
+    config = {**TINY, "num_hidden_layers": 4}
+    parse_method("eabf:skip_layers=3").config_overrides(config, 1000)
+    with pytest.raises(UserError, match="skip_layers 4 leaves none of this model's 4 layers"):
+        parse_method("eabf:skip_layers=4").config_overrides(config, 1000)
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "config.json").write_text(json.dumps(config))
+    code = main(["extend", str(tmp_path / "base"), "--method", "eabf:skip_layers=32", "--max-length", "1000",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "skip_layers 32" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("rope", [{"rope_type": "longrope", "short_factor": [1.0], "long_factor": [2.0]},
+                                  {"type": "su", "short_factor": [1.0], "long_factor": [2.0]}])
+def test_phi3_longrope_checkpoints_are_refused_saying_why(rope: dict) -> None:
+    with pytest.raises(UserError) as info:
+        method_from_config({**TINY, "rope_scaling": rope})
+    message = str(info.value)
+    assert "LongRoPE" in message and "per sequence" in message and "\n" not in message
+
+
+def test_other_tools_checkpoints_are_recorded_as_written() -> None:
+    from longeval.methods.config import checkpoint_rope
+
+    # Plain RoPE at a non-default theta: method none, and the record keeps that theta (not the family default).
+    plain = {**TINY, "rope_theta": 20000.0}
+    assert method_from_config(plain).spec == "none"
+    assert checkpoint_rope(plain)["rope_theta"] == 20000.0
+    assert parse_method("none").config_overrides(plain, 256)["rope_parameters"]["rope_theta"] == 20000.0
+    # A dynamic-NTK config (another tool's): dynamic-ntk with its factor, recorded as written.
+    dynamic = {**TINY, "rope_scaling": {"type": "dynamic", "factor": 2.0}}
+    assert method_from_config(dynamic).spec == "dynamic-ntk:factor=2"
+    assert checkpoint_rope(dynamic)["rope_type"] == "dynamic" and checkpoint_rope(dynamic)["factor"] == 2.0
+    # The YaRN repository's config: max_position_embeddings is already the extended length, L0 is in the settings.
+    yarn = {**TINY, "max_position_embeddings": 65536,
+            "rope_scaling": {"type": "yarn", "factor": 16.0, "original_max_position_embeddings": 4096,
+                             "finetuned": True}}
+    record = checkpoint_rope(yarn)
+    assert record["original_max_position_embeddings"] == 4096 and record["max_position_embeddings"] == 65536
+    assert record["rotary_dim"] == 32 and record["finetuned"] is True
+    assert method_from_config(yarn).covered_length(yarn) == 65536

@@ -263,3 +263,21 @@ def test_hf_run_past_the_covered_length_warns_of_extrapolation(tmp_path, capsys,
     assert "exceed the 256 that method none covers" in capsys.readouterr().out
     assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "pi:factor=2", "--max-length", "400")) == 0
     assert "extrapolation" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_run_json_records_the_checkpoints_own_rope(tmp_path, tiny_model):
+    """A plain-RoPE checkpoint with another theta runs as none with that theta, and run.json says so."""
+    model = tmp_path / "theta20k"
+    model.mkdir()
+    for source in tiny_model.iterdir():
+        if source.is_file() and source.name != "config.json":
+            os.link(source, model / source.name)
+    config = json.loads((tiny_model / "config.json").read_text())
+    config["rope_parameters"] = {"rope_type": "default", "rope_theta": 20000.0}
+    (model / "config.json").write_text(json.dumps(config))
+    data = make_data(tmp_path / "lb", n=1)
+    assert main(run_args(model, data, tmp_path / "runs", "--run-name", "r")) == 0
+    method = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["method"]
+    assert method["spec"] == "none" and method["from_checkpoint"] is True
+    assert method["checkpoint_rope"]["rope_theta"] == 20000.0 and method["checkpoint_rope"]["rope_type"] == "default"

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from longeval.backends.base import GenerationParams
+from longeval.cli import main
 from longeval.errors import UserError
 from longeval.methods import UNBOUNDED, parse_method
 
@@ -82,30 +83,33 @@ def test_plugin_is_declared_as_a_vllm_general_plugin():
     assert plugins.get("longeval") == "longeval.methods.vllm_plugin:register"
 
 
-@pytest.mark.parametrize(("spec", "max_length", "covered"), [
-    ("yarn", 1500, 1024), ("pi:factor=2", 600, 512), ("ntk", 2000, 1024), ("none", 300, 256),
-    ("llama3:factor=2", 513, 512)])
-def test_run_past_the_covered_length_is_refused_before_the_engine_starts(tiny_model, monkeypatch, spec, max_length,
-                                                                        covered):
-    import longeval.backends.vllm as vllm_backend_module
+@pytest.mark.parametrize(("spec", "max_length"), [
+    ("yarn", 1500), ("ntk-by-parts", 2100), ("pi:factor=2", 600), ("ntk", 2000), ("none", 513),
+    ("llama3:factor=2", 1025)])
+def test_past_the_covered_length_the_rotary_cache_grows_and_the_frequencies_do_not(tiny_model, spec, max_length):
+    """Extrapolation: vLLM serves every position the run asks for, with the method's frequencies unchanged."""
+    from longeval.backends.vllm import engine_overrides, plan_engine_length, uses_wrapper
 
-    def engine_start(*args, **kwargs):
-        raise AssertionError("the engine was about to start")
+    config = config_of(tiny_model)
+    method = parse_method(spec)
+    assert max_length > method.covered_length(config)
+    length = plan_engine_length(method, config, max_length, None)
+    assert length == max_length
+    overrides = engine_overrides(method, config, length, length)
+    assert overrides["rope_parameters"] == method.config_overrides(config, length)["rope_parameters"]
+    rope_parameters = overrides["rope_parameters"]
+    rows = overrides["max_position_embeddings"] * (rope_parameters["factor"]
+                                                   if rope_parameters["rope_type"] == "linear" else 1)
+    assert rows >= length  # vLLM's cache rows for default/linear/llama3, and the length limit it derives
+    # YaRN's cache is L0 x factor rows whatever the config says: longeval's wrapper rebuilds it.
+    is_yarn = rope_parameters["rope_type"] == "yarn"
+    assert overrides["longeval_rotary_positions"] == (length if is_yarn else None)
+    assert uses_wrapper(overrides) is is_yarn
 
-    monkeypatch.setattr(vllm_backend_module, "_apply_cpu_env_defaults", engine_start)
-    with pytest.raises(UserError) as error:
-        vllm_backend_module.VLLMBackend(tiny_model, parse_method(spec), max_length=max_length)
-    message = str(error.value)
-    assert f"{max_length} positions" in message
-    assert f"{covered} positions" in message
-    assert f"at most {covered}" in message  # says what to change
 
-
-def test_max_model_len_past_the_covered_length_is_refused(tiny_model):
+def test_max_model_len_below_the_run_length_is_refused(tiny_model):
     from longeval.backends.vllm import plan_engine_length
 
-    with pytest.raises(UserError, match="1024 positions"):
-        plan_engine_length(parse_method("yarn"), config_of(tiny_model), 1000, 2048)
     with pytest.raises(UserError, match="below the run's max length"):
         plan_engine_length(parse_method("abf"), config_of(tiny_model), 1000, 900)
 
@@ -137,7 +141,7 @@ def test_engine_overrides_let_vllm_serve_the_engine_length(tiny_model, spec):
     derived = overrides["max_position_embeddings"] * (rope_parameters.get("factor", 1.0) if multiplied else 1.0)
     assert derived >= length
     is_eabf = spec.startswith("eabf")
-    assert (overrides.get("architectures") == ["LongevalEabfLlamaForCausalLM"]) is is_eabf
+    assert (overrides.get("architectures") == ["LongevalLlamaForCausalLM"]) is is_eabf
     assert bool(overrides.get("longeval_query_scale")) is is_eabf
 
 
@@ -279,3 +283,41 @@ def test_eabf_plugin_reaches_a_multiprocess_engine(tiny_model, tmp_path):
     assert result["client"] != "InprocClient"  # the engine really ran in another process
     expected = hf_generate(tiny_model, "eabf", prompts, GenerationParams(NEW_TOKENS), MAX_LENGTH)
     assert result["token_ids"] == [e.token_ids for e in expected]
+
+
+@pytest.mark.parametrize(("spec", "covered"), [("none", ORIGINAL_MAX), ("yarn:factor=2", 2 * ORIGINAL_MAX)])
+@pytest.mark.slow
+@pytest.mark.vllm
+@needs_vllm
+def test_past_its_coverage_vllm_extrapolates_as_transformers_does(tiny_model, spec, covered):
+    """At 2x a method's coverage both engines compute the same tokens (vLLM's rotary cache grown, not refused)."""
+    max_length = 2 * covered
+    prompts = random_prompts(tiny_model, (covered + 60, max_length - NEW_TOKENS), seed=3)
+    params = GenerationParams(max_new_tokens=NEW_TOKENS)
+    expected = hf_generate(tiny_model, spec, prompts, params, max_length)
+    backend = vllm_backend(tiny_model, spec, max_length)
+    try:
+        assert backend.max_model_len == max_length
+        got = backend.generate(prompts, params)
+    finally:
+        backend.close()
+    assert [g.token_ids for g in got] == [e.token_ids for e in expected]
+    assert sum(len(g.token_ids) for g in got) >= NEW_TOKENS + 2
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@needs_vllm
+def test_both_engines_warn_the_same_way_past_coverage(tmp_path, capsys, tiny_model):
+    from test_runner import make_data, run_args
+
+    data = make_data(tmp_path / "lb", n=1)
+    warnings = []
+    for backend in ("hf", "vllm"):
+        args = run_args(tiny_model, data, tmp_path / "runs", "--method", "none", "--max-length", "400",
+                        "--backend", backend, "--run-name", backend)
+        assert main(args) == 0
+        captured = capsys.readouterr()
+        warnings.append([line for line in (captured.out + captured.err).splitlines() if "extrapolation" in line])
+    assert warnings[0] == warnings[1] and len(warnings[0]) == 1
+    assert "exceed the 256 that method none covers" in warnings[0][0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from longeval.backends.base import Generation, GenerationParams, canonical_dtype
 from longeval.errors import UserError
-from longeval.methods import QUERY_SCALE_KEY, Method, method_from_config
+from longeval.methods import Method, method_from_config
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -45,20 +45,21 @@ def extended_config(model_path: str | Path, method: Method | None = None, max_le
     """
     from transformers import AutoConfig
 
-    from longeval.methods import UNBOUNDED, base_rope
+    from longeval.methods.config import read_config
     from longeval.methods.hf import register
+    from longeval.methods.length import default_length
 
     register()
     try:
         config = AutoConfig.from_pretrained(str(model_path))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read a model config: {exc}".splitlines()[0], path=model_path) from None
-    raw = config.to_dict()
+    # The method logic reads config.json as written (transformers rewrites some RoPE settings when it builds the
+    # config object, e.g. a Phi-3 "yarn" becomes "longrope"), as the runner and the vLLM backend do.
+    raw = read_config(model_path) if (Path(model_path) / "config.json").is_file() else config.to_dict()
     method = method or method_from_config(raw)
     if max_length is None:
-        covered = method.covered_length(raw)
-        max_length = covered if covered != UNBOUNDED else max(base_rope(raw).original_max,
-                                                              int(raw.get("max_position_embeddings") or 0))
+        max_length = default_length(method, raw)
     for key, value in method.config_overrides(raw, max_length).items():
         setattr(config, key, value)
     return config, method
@@ -69,11 +70,11 @@ def load_hf_model(model_path: str | Path, method: Method | None = None, max_leng
     """A transformers causal LM with the method applied (EABF through its attention function), in eval mode."""
     from transformers import AutoModelForCausalLM
 
-    from longeval.methods.hf import EABF_ATTENTION
+    from longeval.methods.hf import attention_implementation
 
     config, method = extended_config(model_path, method, max_length)
     device = resolve_device(device)
-    attention = EABF_ATTENTION if getattr(config, QUERY_SCALE_KEY, None) else "sdpa"
+    attention = attention_implementation(config)
     model = AutoModelForCausalLM.from_pretrained(str(model_path), config=config, dtype=resolve_dtype(dtype, device),
                                                  attn_implementation=attention)
     return model.to(device).eval()

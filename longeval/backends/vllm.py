@@ -1,18 +1,19 @@
 """The vLLM backend: one engine per run, prompts as token ids, the official greedy rules per task.
 
 The method is applied through `hf_overrides` built from `Method.config_overrides` (RoPE types vLLM and transformers
-implement identically); EABF's per-position query scale needs longeval's own model class, registered in every vLLM
-process by the `vllm.general_plugins` entry point (longeval.methods.vllm_plugin) and selected here per run.
+implement identically); EABF's per-position query scale needs longeval's wrapper of the model class, registered in
+every vLLM process by the `vllm.general_plugins` entry point (longeval.methods.vllm_plugin) and selected per run.
 
-Length safety: vLLM gives no error, only wrong tokens, for positions past a method's RoPE table (it is sized from
-the config and `VLLM_ALLOW_LONG_MAX_MODEL_LEN` does not grow it). So the engine is always built with an explicit
-max_model_len no larger than `Method.covered_length`, runs asking for more are refused before the engine starts,
-and every request is checked against max_model_len before it is sent.
+Length: vLLM gives no error, only wrong tokens, for positions past its rotary cache (sized from the config;
+`VLLM_ALLOW_LONG_MAX_MODEL_LEN` does not grow it). So the engine is built with an explicit max_model_len (the one
+engine-length policy, methods/length.py) and its rotary cache is sized to that length with the method's
+frequencies unchanged (`engine_overrides`), so runs past a method's coverage extrapolate exactly as transformers
+does; every request is checked against max_model_len before it is sent.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,8 +21,11 @@ from typing import Any
 
 from longeval.backends.base import Generation, GenerationParams, canonical_dtype
 from longeval.errors import UserError
-from longeval.methods import UNBOUNDED, Method, base_rope, method_from_config
-from longeval.methods.vllm_plugin import EABF_ARCHITECTURE, PLUGIN_NAME
+from longeval.methods import Method, method_from_config
+from longeval.methods.config import ROTARY_POSITIONS_KEY, read_config
+from longeval.methods.families import base_architecture, engine_architecture
+from longeval.methods.length import plan_engine_length
+from longeval.methods.vllm_plugin import PLUGIN_NAME
 
 # Defaults for vLLM's CPU build (measured, see the project's vLLM-on-CPU notes); a value the user set wins.
 CPU_ENV_DEFAULTS = {
@@ -33,74 +37,47 @@ CPU_ENV_DEFAULTS = {
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
 }
 
-def read_config(model_path: str | Path) -> dict[str, Any]:
-    """The checkpoint's config.json as a dict (a located UserError when missing or malformed)."""
-    path = Path(model_path) / "config.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("no config.json here: --model must be a local checkpoint folder", path=model_path) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read the model config ({exc})", path=path) from None
-
-
-def plan_engine_length(method: Method, config: Mapping[str, Any], max_length: int | None,
-                       max_model_len: int | None) -> int:
-    """The max_model_len to build the engine with: every position the run needs and none the method lacks.
-
-    `max_length` is the longest sequence (prompt + new tokens) the run must serve. Raises UserError, before any
-    engine exists, when that is past the positions the method's RoPE table covers.
-    """
-    covered = method.covered_length(config)
-    wanted = max_model_len or max_length
-    if wanted is None:
-        if covered != UNBOUNDED:
-            return covered
-        # As the HF backend does: a method valid at any length serves the checkpoint's own max positions.
-        return max(base_rope(config).original_max, int(config.get("max_position_embeddings") or 0))
-    if wanted < 1:
-        raise UserError(f"max length must be positive, got {wanted}")
-    if max_length is not None and max_model_len is not None and max_model_len < max_length:
-        raise UserError(f"max_model_len {max_model_len} is below the run's max length {max_length}: "
-                        "raise max_model_len or leave it unset")
-    if wanted > covered:
-        raise UserError(
-            f"a max length of {wanted} positions is past what method '{method.spec}' covers on this model "
-            f"({covered} positions = {_coverage_explanation(method, config)}); vLLM would silently produce wrong "
-            f"tokens there. Lower the max length to at most {covered}"
-            + (" or raise the method's factor" if "factor" in method.params else
-               " or choose an extension method" if method.name == "none" else ""))
-    return wanted
-
-
-def _coverage_explanation(method: Method, config: Mapping[str, Any]) -> str:
-    original = base_rope(config).original_max
-    if "factor" in method.params and method.params["factor"] is not None:
-        return f"original {original} x factor {method.params['factor']:g}"
-    return f"the model's original max positions {original}"
-
-
 def engine_overrides(method: Method, config: Mapping[str, Any], table_length: int,
                      engine_length: int) -> dict[str, Any]:
-    """hf_overrides for vLLM: the method's config keys (architecture included), with the engine's positions.
+    """hf_overrides for vLLM: the method's config keys (architecture included), with a rotary cache of
+    `engine_length` positions whatever the method covers, and frequencies unchanged.
 
     `table_length` is the max length the method is evaluated at (dynamic-ntk's base depends on it: it must be the
-    same number the HF backend is given); `engine_length` is the engine's max_model_len.
+    same number the HF backend is given); `engine_length` is the engine's max_model_len. vLLM sizes each RoPE
+    type's cache (and derives its length limit) from max_position_embeddings differently; only YaRN's cannot be
+    sized that way (L0 * factor), so longeval's model wrapper rebuilds it (methods/vllm_models.py).
     """
     # None values stay: they clear keys the checkpoint carries (an EABF checkpoint run with another method).
     overrides = method.config_overrides(config, table_length)
-    # A plain-RoPE table (none, ntk, dynamic-ntk, abf, eabf) is valid at any position; max_position_embeddings only
-    # sizes vLLM's cache and its max_model_len check, so it must reach the engine length.
-    if overrides["rope_parameters"].get("rope_type") == "default":
-        overrides["max_position_embeddings"] = max(int(overrides["max_position_embeddings"]), engine_length)
+    overrides[ROTARY_POSITIONS_KEY] = None
+    rope_parameters = overrides["rope_parameters"]
+    positions = int(overrides["max_position_embeddings"])
+    rope_type = rope_parameters.get("rope_type")
+    if rope_type == "linear":  # rows = max_position_embeddings * factor
+        factor = float(rope_parameters["factor"])
+        positions = max(positions, math.ceil(engine_length / factor))
+    else:  # default, llama3: rows = max_position_embeddings; yarn: the max length vLLM derives
+        positions = max(positions, engine_length)
+    overrides["max_position_embeddings"] = positions
+    if rope_type == "yarn" and engine_length > int(rope_parameters["original_max_position_embeddings"]
+                                                   * float(rope_parameters["factor"])):
+        overrides[ROTARY_POSITIONS_KEY] = engine_length
+        architectures = overrides.get("architectures") or config.get("architectures") or []
+        overrides["architectures"] = [engine_architecture(a) for a in architectures]
     return overrides
 
 
+def uses_wrapper(overrides: Mapping[str, Any]) -> bool:
+    """Whether the engine is built with longeval's model wrapper (it needs the plugin in every vLLM process)."""
+    return any(base_architecture(a) != a for a in overrides.get("architectures") or ())
+
+
 def _check_plugin_allowed() -> None:
-    """VLLM_PLUGINS, when set, is an allow-list: without longeval in it, EABF runs would fail inside vLLM."""
+    """VLLM_PLUGINS, when set, is an allow-list: without longeval in it, wrapped models would fail inside vLLM."""
     allowed = os.environ.get("VLLM_PLUGINS")
     if allowed is not None and PLUGIN_NAME not in allowed.split(","):  # split exactly as vLLM does
-        raise UserError(f"EABF needs longeval's vLLM plugin, but VLLM_PLUGINS={allowed!r} leaves it out: "
+        raise UserError(f"this run needs longeval's vLLM plugin (EABF, or YaRN past its coverage), but "
+                        f"VLLM_PLUGINS={allowed!r} leaves it out: "
                         f"add '{PLUGIN_NAME}' to VLLM_PLUGINS or unset it")
 
 
@@ -136,7 +113,7 @@ class VLLMBackend:
         # Everything that can refuse the run happens before the (slow) engine start.
         self.max_model_len = plan_engine_length(self.method, config, max_length, max_model_len)
         self.hf_overrides = engine_overrides(self.method, config, max_length or self.max_model_len, self.max_model_len)
-        if EABF_ARCHITECTURE in self.hf_overrides.get("architectures", ()):
+        if uses_wrapper(self.hf_overrides):
             _check_plugin_allowed()
 
         on_cpu = _apply_cpu_env_defaults()

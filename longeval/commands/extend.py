@@ -96,17 +96,10 @@ def _write_checkpoint(base: Path, out: Path, config: dict, max_length: int) -> t
 
 def run(args: argparse.Namespace) -> int:
     from longeval.methods import UNBOUNDED, parse_method
+    from longeval.methods.config import read_config
 
     base, out = Path(args.base), Path(args.out)
-    config_path = base / "config.json"
-    if not config_path.is_file():
-        raise UserError("not a checkpoint folder (no config.json)", path=base)
-    try:
-        base_config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read config: {exc}", path=config_path) from None
-    if not isinstance(base_config, dict):
-        raise UserError("config.json must hold a JSON object", path=config_path)
+    base_config = read_config(base)
     method = parse_method(args.method)
     covered = method.covered_length(base_config)
     max_length = args.max_length

@@ -54,15 +54,10 @@ class RunPlan:
 
 
 def context_window(config: dict[str, Any], method) -> int:
-    """Positions the model serves with the method applied (its RoPE table's valid length).
+    """Positions the model serves with the method applied (the one engine-length policy, methods/length.py)."""
+    from longeval.methods.length import default_length
 
-    Methods valid at any length (abf, eabf, dynamic-ntk) have no window of their own: the checkpoint's declared
-    max_position_embeddings is taken (an extended checkpoint declares its fine-tuned length).
-    """
-    from longeval.methods import UNBOUNDED
-
-    covered = method.covered_length(config)
-    return int(config["max_position_embeddings"]) if covered >= UNBOUNDED else int(covered)
+    return default_length(method, config)
 
 
 def engine_length(tasks: Sequence[Task], budgets: dict[str, int], overheads: dict[str, int]) -> int:
@@ -107,11 +102,11 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
             raise UserError(f"task {task.name}: the context window ({window}) leaves no room for a prompt "
                             f"after {task.max_new_tokens} answer tokens; give --max-length")
     seq_len = window if request.max_length is None else engine_length(inputs.tasks, budgets, overheads)
-    warnings = []
-    if seq_len > method.covered_length(inputs.config):
-        # vLLM refuses this (its RoPE cache ends there); transformers computes the positions and extrapolates.
-        warnings.append(f"warning: sequences of up to {seq_len} positions exceed the {window} that method "
-                        f"{method.spec} covers on this model: the model runs outside its RoPE table (extrapolation)")
+    from longeval.methods.length import extrapolation_warning
+
+    # Both engines compute the positions past the method's coverage the same way: one warning, whichever runs.
+    warning = extrapolation_warning(method, inputs.config, seq_len)
+    warnings = [warning] if warning else []
     run_name = request.run_name or default_run_name(inputs.model_dir, method.spec, request.max_length, inputs.is_e)
     if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
         raise UserError(f"--run-name must be a plain folder name, got '{run_name}'")

@@ -31,6 +31,8 @@ class MethodInfo:
     name: str | None = None
     spec: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    from_checkpoint: bool = False  # no --method: the method the checkpoint's config carries
+    checkpoint_rope: dict[str, Any] = field(default_factory=dict)  # the checkpoint's own RoPE settings, as written
 
 
 @dataclass
@@ -112,7 +114,9 @@ class RunRecord:
             run_name=_str(doc.get("run_name")) or Path(path).parent.name,
             model=ModelInfo(**_fields(doc.get("model"), ModelInfo, str)),
             method=MethodInfo(name=_str(_get(doc, "method", "name")), spec=_str(_get(doc, "method", "spec")),
-                              params=_dict(_get(doc, "method", "params"))),
+                              params=_dict(_get(doc, "method", "params")),
+                              from_checkpoint=_get(doc, "method", "from_checkpoint") is True,
+                              checkpoint_rope=_dict(_get(doc, "method", "checkpoint_rope"))),
             max_length=_int(doc.get("max_length")),
             max_length_given=doc.get("max_length_given") is True,
             prompt_max_length={k: v for k, v in _dict(doc.get("prompt_max_length")).items() if _int(v) is not None},
