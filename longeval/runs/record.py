@@ -38,6 +38,8 @@ class BackendInfo:
     name: str | None = None
     dtype: str | None = None
     dtype_used: str | None = None
+    # The engine options the user set (backends/options.py: parallel sizes, --engine-arg ...); {} for defaults.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,7 +120,8 @@ class RunRecord:
             engine_max_length=_int(doc.get("engine_max_length")),
             chat_wrapper=_str(doc.get("chat_wrapper")),
             chat_tasks=[t for t in _list(doc.get("chat_tasks")) if isinstance(t, str)],
-            backend=BackendInfo(**_fields(doc.get("backend"), BackendInfo, str)),
+            backend=BackendInfo(**_fields(doc.get("backend"), BackendInfo, str),
+                                options=_dict(_get(doc, "backend", "options"))),
             versions={k: v for k, v in _dict(doc.get("versions")).items() if v is None or isinstance(v, str)},
             data=DataInfo(source=_str(_get(doc, "data", "source")), sha256=_str(_get(doc, "data", "sha256")),
                           files={k: v for k, v in _dict(_get(doc, "data", "files")).items() if isinstance(v, str)}),
