@@ -111,6 +111,12 @@ def run_cell(request: RunRequest, on_event: Callable[[str], None] = print) -> Ce
                        result=outcome.result, info=outcome.info, seconds=time.perf_counter() - started)
 
 
+def cell_label(request: RunRequest) -> str:
+    """A cell's name before its run folder is known (a cell can fail before the runner names it)."""
+    return request.run_name or (f"{Path(request.model).name} method={request.method or '(checkpoint)'} "
+                                f"max-length={request.max_length or 'auto'}")
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

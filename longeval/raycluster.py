@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,6 +53,8 @@ def connected(address: str | None) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    if not sys.stdout.isatty():  # Ray colours the worker-name prefix of forwarded lines; not in a log file
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     try:
         ray.init(address=address, runtime_env=runtime_env(), include_dashboard=False, log_to_driver=True,
                  logging_level=logging.WARNING)

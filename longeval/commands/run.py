@@ -110,14 +110,14 @@ def engine_options(args: argparse.Namespace) -> dict:
 
 def run_grid(cells: list, ray_address: str | None) -> int:
     """Every cell, in this process or as Ray tasks; the summary; 0 when every cell ran."""
-    from longeval.grid import check_cells, exit_code, run_on_ray, run_sequential, summary_table
+    from longeval.grid import cell_label, check_cells, exit_code, run_on_ray, run_sequential, summary_table
 
     check_cells(cells)
     print(f"grid: {len(cells)} runs" + (" as Ray tasks" if ray_address is not None else ""), flush=True)
 
     def report(outcome) -> None:
         if outcome.status == "failed":
-            print(f"{outcome.request.run_name or outcome.request.model}: failed: {outcome.error}", flush=True)
+            print(f"{cell_label(outcome.request)}: failed: {outcome.error}", flush=True)
         else:
             print(outcome_line(outcome.folder, outcome.info), flush=True)
 
