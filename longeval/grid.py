@@ -70,6 +70,11 @@ def plan_cells(base: RunRequest, models: Sequence[str], methods: Sequence[str | 
                         parts.append(str(length))
                     name = re.sub(r"[^A-Za-z0-9._=+-]+", "-", "_".join(parts).replace(":", "-"))
                 cells.append(dataclasses.replace(base, model=model, method=method, max_length=length, run_name=name))
+    names = [cell.run_name for cell in cells if cell.run_name]
+    clash = sorted({name for name in names if names.count(name) > 1})
+    if clash:  # e.g. exp1/model and exp2/model under one --run-name prefix
+        raise UserError(f"grid cells would share the run folder {clash[0]}; leave --run-name out (default names "
+                        "tell such models apart) or give the models distinct folder names")
     return cells
 
 

@@ -34,6 +34,8 @@ def test_cells_nest_model_method_length_and_name_what_varies(tmp_path):
     assert [c.run_name for c in plan_cells(base, ["m"], ["yarn"], [100, 200])] == ["exp_100", "exp_200"]
     with pytest.raises(UserError, match="--method names yarn more than once"):
         plan_cells(base, ["m"], ["yarn", "yarn"], [100])
+    with pytest.raises(UserError, match="share the run folder exp_model"):
+        plan_cells(base, ["exp1/model", "exp2/model"], ["yarn"], [100])
 
 
 def test_summary_names_the_failed_cell_and_the_exit_code_says_what_failed(tmp_path):
@@ -124,8 +126,9 @@ def test_ray_grid_writes_the_folders_a_sequential_grid_writes(tmp_path, capsys, 
     assert len(failed) == 1 and {"none", "400"} <= set(failed[0]) and "256" in failed[0]
     expected = sorted(p.name for p in sequential_out.iterdir())
     assert len(expected) == 4
-    assert {*expected, f"{tiny_model.name}_eabf_400"} <= {p.name for p in out.iterdir()}
-    assert not list(out.glob(f"{tiny_model.name}_none_400/pred/*.jsonl"))
+    assert set(expected) <= {p.name for p in out.iterdir()}
+    assert len(list(out.glob("*_eabf_400/pred/hotpotqa.jsonl"))) == 1
+    assert not list(out.glob("*_none_400/pred/*.jsonl"))
     for name in expected:
         assert pred_lines(out / name) == pred_lines(sequential_out / name), name
         ray_result = json.loads((out / name / "pred" / "result.json").read_text())
@@ -147,7 +150,8 @@ def test_data_parallel_engines_predict_what_one_engine_predicts(tmp_path, tiny_m
     data, sequential_out = sequential
     argv = grid_args(tiny_model, data, tmp_path / "runs", methods=("eabf",), lengths=(150,))
     assert main([*argv, "--data-parallel-size", "2"]) == 0
-    name = f"{tiny_model.name}_eabf_150"
+    [name] = [p.name for p in (tmp_path / "runs").iterdir()]
+    assert name.endswith("_eabf_150") and (sequential_out / name).is_dir()
     assert pred_lines(tmp_path / "runs" / name) == pred_lines(sequential_out / name)
     info = json.loads((tmp_path / "runs" / name / "run.json").read_text())
     assert info["backend"]["options"] == {"data_parallel_size": 2} and info["status"] == "complete"

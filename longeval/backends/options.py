@@ -40,7 +40,7 @@ OPTIONS: tuple[EngineOption, ...] = (
     EngineOption("--enable-prefix-caching", ("vllm",)),
     EngineOption("--engine-arg", ("vllm",), keyword="engine_args"),
     # longeval's own data parallelism (Ray actors, one engine each): any local engine.
-    EngineOption("--data-parallel-size", ("vllm", "hf")),
+    EngineOption("--data-parallel-size", ("vllm", "hf", "echo")),
 )
 BY_KEY = {option.key: option for option in OPTIONS}
 
