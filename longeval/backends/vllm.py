@@ -98,15 +98,28 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model_path: str | Path, method: Method | None = None, max_length: int | None = None,
-                 dtype: str = "auto", tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
-                 max_model_len: int | None = None, seed: int = 0) -> None:
+                 dtype: str = "auto", tensor_parallel_size: int | None = None,
+                 gpu_memory_utilization: float | None = None, max_model_len: int | None = None, seed: int = 0,
+                 pipeline_parallel_size: int | None = None, distributed_executor_backend: str | None = None,
+                 max_num_seqs: int | None = None, enable_prefix_caching: bool | None = None,
+                 engine_args: Mapping[str, Any] | None = None) -> None:
         dtype = canonical_dtype(dtype)
         if dtype == "float64":
             raise UserError("vLLM does not run float64 (use float32, bfloat16 or float16)")
+        tensor_parallel_size = 1 if tensor_parallel_size is None else tensor_parallel_size
+        gpu_memory_utilization = 0.9 if gpu_memory_utilization is None else gpu_memory_utilization
         if tensor_parallel_size < 1:
             raise UserError(f"tensor parallel size must be at least 1, got {tensor_parallel_size}")
         if not 0 < gpu_memory_utilization <= 1:
             raise UserError(f"gpu memory utilisation must be in (0, 1], got {gpu_memory_utilization}")
+        for flag, value in (("pipeline parallel size", pipeline_parallel_size), ("max num seqs", max_num_seqs)):
+            if value is not None and value < 1:
+                raise UserError(f"{flag} must be at least 1, got {value}")
+        # Options left unset keep vLLM's own defaults.
+        passed = {"pipeline_parallel_size": pipeline_parallel_size,
+                  "distributed_executor_backend": distributed_executor_backend,
+                  "max_num_seqs": max_num_seqs, "enable_prefix_caching": enable_prefix_caching}
+        self.engine_options = {**{k: v for k, v in passed.items() if v is not None}, **dict(engine_args or {})}
         self.model_path = str(model_path)
         config = read_config(model_path)
         self.method = method if method is not None else method_from_config(config)
@@ -122,18 +135,21 @@ class VLLMBackend:
         self.dtype = ("float32" if on_cpu else "bfloat16") if dtype == "auto" else dtype
         from vllm import LLM
 
-        self._llm = LLM(
-            model=self.model_path,
-            tokenizer=self.model_path,
-            dtype=self.dtype,
-            seed=seed,
-            max_model_len=self.max_model_len,
-            hf_overrides=self.hf_overrides,
-            tensor_parallel_size=tensor_parallel_size,
-            gpu_memory_utilization=gpu_memory_utilization,
+        settings: dict[str, Any] = {
+            "model": self.model_path, "tokenizer": self.model_path, "dtype": self.dtype, "seed": seed,
+            "max_model_len": self.max_model_len, "hf_overrides": self.hf_overrides,
+            "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
             # torch.compile costs a minute of start-up on CPU for no gain there; CUDA graphs pay off on GPUs.
-            enforce_eager=on_cpu,
-        )
+            "enforce_eager": on_cpu,
+        }
+        try:
+            self._llm = LLM(**{**settings, **self.engine_options})
+        except (ValueError, TypeError) as exc:
+            if not self.engine_options:
+                raise
+            # vLLM validates its config here: a value it refuses is bad input, not a crash.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"vLLM refused the engine options {sorted(self.engine_options)}: {first}") from None
         self._tokenizer = self._llm.get_tokenizer()
 
     def generate(self, prompts: Sequence[Sequence[int]], params: GenerationParams) -> list[Generation]:

@@ -10,18 +10,25 @@ DESCRIPTION = HELP + """
 
 Prompts, truncation and chat wrapping follow the official LongBench pred.py. Re-running the same command resumes:
 finished records are skipped. A different command into the same run folder is refused.
---max-length 4096,8192,16384 makes one run per length (a context-length sweep).
 
-example:
+A grid: comma lists of --model and --max-length and a repeated --method make one run per combination (cell),
+each the run folder a single run would write; a failing cell does not stop the others, and a summary ends the
+output. --ray runs the cells as Ray tasks (on the cluster `ray start` made, else a local Ray instance).
+
+examples:
   longeval run --model ./ckpt --method yarn:factor=4 --tasks paper12 --data ./LongBench/data.zip \\
       --max-length 15500 --backend vllm --out runs
+  longeval run --model ./ckpt-a,./ckpt-b --method pi:factor=4 --method yarn:factor=4 --tasks paper12 \\
+      --max-length 8192,15500 --data ./LongBench/data.zip --out /shared/runs --ray
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="local checkpoint folder (config.json, weights, tokenizer)")
-    parser.add_argument("--method", help="context-extension method SPEC, e.g. yarn:factor=4, eabf, none "
-                        "(default: what the checkpoint's config carries; see `longeval methods`)")
+    parser.add_argument("--model", required=True, help="local checkpoint folder (config.json, weights, tokenizer); "
+                        "a comma list makes a grid")
+    parser.add_argument("--method", action="append", help="context-extension method SPEC, e.g. yarn:factor=4, "
+                        "eabf, none (default: what the checkpoint's config carries; see `longeval methods`); "
+                        "repeat it for a grid")
     parser.add_argument("--tasks", required=True, help="suite or comma list of tasks (see `longeval tasks`)")
     parser.add_argument("--data", default="hub",
                         help="LongBench data: a folder (data/<task>.jsonl), the official data.zip, or 'hub' "
@@ -42,14 +49,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-every", type=int, help="predictions made durable together (fsync); a kill loses at "
                         "most these (default: each engine batch)")
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, bfloat16, float16, float32")
-    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model")
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM: share of GPU memory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    scale = parser.add_argument_group("scaling out (see the README's \"scaling out\" section)")
+    scale.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                       help="run each grid cell as a Ray task: on the cluster at ADDRESS (HOST:PORT), or without "
+                       "ADDRESS on the one `ray start` made on this machine (or RAY_ADDRESS), else a local instance; "
+                       "'local' always starts a local instance")
+    scale.add_argument("--data-parallel-size", type=int, metavar="N",
+                       help="split each run's prompts over N engines (Ray actors, one engine each)")
+    scale.add_argument("--tensor-parallel-size", type=int, metavar="N", help="vLLM: GPUs per model (default 1)")
+    scale.add_argument("--pipeline-parallel-size", type=int, metavar="N", help="vLLM: pipeline stages (default 1)")
+    scale.add_argument("--distributed-executor-backend", choices=("ray", "mp", "uni"),
+                       help="vLLM: how one engine's workers run (ray: across the nodes of a Ray cluster)")
+    scale.add_argument("--gpu-memory-utilization", type=float, metavar="F",
+                       help="vLLM: share of GPU memory (default 0.9)")
+    scale.add_argument("--max-num-seqs", type=int, metavar="N", help="vLLM: sequences scheduled at once")
+    scale.add_argument("--enable-prefix-caching", action="store_true", default=None,
+                       help="vLLM: reuse the KV cache of shared prompt prefixes")
+    scale.add_argument("--engine-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="vLLM: any other EngineArgs field, e.g. max_num_batched_tokens=8192 (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
     from longeval.backends import default_backend
+    from longeval.backends.options import check_backend_takes, parse_engine_args
     from longeval.errors import UserError
+    from longeval.grid import plan_cells, split_list
     from longeval.runner import RunRequest, parse_max_lengths, run_sweep
 
     if args.limit is not None and args.limit < 1:
@@ -60,26 +85,65 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--write-every must be at least 1, got {args.write_every}")
     lengths = parse_max_lengths(args.max_length)
     backend = args.backend or default_backend()
-    requests = []
-    for length in lengths:
-        name = args.run_name
-        if name and len(lengths) > 1:
-            name = f"{name}_{length}"
-        requests.append(RunRequest(
-            model=args.model, method=args.method, tasks=args.tasks, data=args.data, out=args.out,
-            max_length=length, backend=backend, limit=args.limit, run_name=name, chat_template=args.chat_template,
-            batch_size=args.batch_size, write_every=args.write_every, dtype=args.dtype, progress=not args.no_progress,
-            backend_options={"tensor_parallel_size": args.tensor_parallel_size,
-                             "gpu_memory_utilization": args.gpu_memory_utilization},
-        ))
-    # A sweep of one method shares one engine across its lengths (except dynamic-ntk, whose RoPE is per length).
-    outcomes = run_sweep(requests, on_result=lambda outcome: print(outcome_line(outcome.folder, outcome.info)))
+    options = engine_options(args)
+    check_backend_takes(backend, {**options, "engine_args": args.engine_arg})
+    if args.engine_arg:
+        options["engine_args"] = parse_engine_args(args.engine_arg)
+    base = RunRequest(
+        model=args.model, tasks=args.tasks, data=args.data, out=args.out, backend=backend, limit=args.limit,
+        run_name=args.run_name, chat_template=args.chat_template, batch_size=args.batch_size,
+        write_every=args.write_every, dtype=args.dtype, progress=not args.no_progress, backend_options=options,
+    )
+    models, methods = [str(m) for m in split_list(args.model, "--model")], args.method or [None]
+    cells = plan_cells(base, models, methods, lengths)
+    if args.ray is None and len(models) == 1 and len(methods) == 1:
+        # One run or a length sweep of one method: one engine for every length (not for dynamic-ntk, whose RoPE
+        # depends on the length: runs.engines decides).
+        outcomes = run_sweep(cells, on_result=lambda outcome: print(outcome_line(outcome.folder, outcome.info)))
+        print()
+        print(score_table([o.folder.name for o in outcomes], [o.result for o in outcomes], [o.info for o in outcomes]))
+        return 0
+    return run_grid(cells, args.ray)
+
+
+def engine_options(args: argparse.Namespace) -> dict:
+    """The engine options the user set (None: not given, the engine's default holds)."""
+    from longeval.backends.options import OPTIONS
+
+    keys = [option.key for option in OPTIONS if option.key != "engine_args"]
+    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+
+
+def run_grid(cells: list, ray_address: str | None) -> int:
+    """Every cell, in this process or as Ray tasks; the summary; 0 when every cell ran."""
+    from longeval.grid import cell_label, check_cells, exit_code, run_on_ray, run_sequential, summary_table
+
+    check_cells(cells)
+    print(f"grid: {len(cells)} runs" + (" as Ray tasks" if ray_address is not None else ""), flush=True)
+
+    def report(outcome) -> None:
+        if outcome.status == "failed":
+            print(f"{cell_label(outcome.request)}: failed: {outcome.error}", flush=True)
+        else:
+            print(outcome_line(outcome.folder, outcome.info), flush=True)
+
+    if ray_address is None:
+        outcomes = run_sequential(cells, report)
+    else:
+        outcomes = run_on_ray(cells, None if ray_address == "auto" else ray_address, report)
+    print()
+    print(summary_table(outcomes))
+    ran = [o for o in outcomes if o.status != "failed"]
+    if ran:
+        print()
+        print(score_table([o.folder.name for o in ran], [o.result for o in ran], [o.info for o in ran]))
+    return exit_code(outcomes)
+
+
+def score_table(names: list, results: list, infos: list) -> str:
     from longeval.commands.score import format_table
 
-    print()
-    print(format_table([o.folder.name for o in outcomes], [o.result for o in outcomes],
-                       e=any(o.info.get("longbench_e") for o in outcomes)))
-    return 0
+    return format_table(names, results, e=any(info.get("longbench_e") for info in infos))
 
 
 def outcome_line(folder: Path, info: dict) -> str:

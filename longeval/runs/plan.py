@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from longeval.backends.base import GenerationParams, canonical_dtype
+from longeval.backends.options import fingerprinted
 from longeval.errors import UserError
 from longeval.prompts import JUNCTION_SLACK, prompt_budget
 from longeval.runs.inputs import RunInputs
@@ -115,6 +116,7 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
         "model_config_sha256": inputs.config_sha256, "model_weights_sha256": inputs.weights_sha256,
         "method": bound.spec, "max_length": request.max_length, "chat_wrapper": inputs.wrapper,
         "backend": request.backend, "dtype": canonical_dtype(request.dtype), "longbench_e": inputs.is_e,
+        **fingerprinted(request.backend_options),  # engine arguments that can change predictions (none by default)
     }
     return RunPlan(run_name=run_name, folder=Path(request.out) / run_name, method=bound, window=window,
                    budgets=budgets, engine_length=seq_len, settings=settings,

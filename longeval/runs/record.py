@@ -42,6 +42,8 @@ class BackendInfo:
     dtype_used: str | None = None
     # The engine was started by an earlier run of the same command (a length sweep sharing one engine).
     engine_reused: bool = False
+    # The engine options the user set (backends/options.py: parallel sizes, --engine-arg ...); {} for defaults.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,7 +127,8 @@ class RunRecord:
             chat_wrapper=_str(doc.get("chat_wrapper")),
             chat_tasks=[t for t in _list(doc.get("chat_tasks")) if isinstance(t, str)],
             backend=BackendInfo(**_fields(doc.get("backend"), BackendInfo, str),
-                                engine_reused=_get(doc, "backend", "engine_reused") is True),
+                                engine_reused=_get(doc, "backend", "engine_reused") is True,
+                                options=_dict(_get(doc, "backend", "options"))),
             versions={k: v for k, v in _dict(doc.get("versions")).items() if v is None or isinstance(v, str)},
             data=DataInfo(source=_str(_get(doc, "data", "source")), sha256=_str(_get(doc, "data", "sha256")),
                           files={k: v for k, v in _dict(_get(doc, "data", "files")).items() if isinstance(v, str)}),
