@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner import _one_line_exit_2, make_data, preds_by_id
+from helpers import assert_exit_2_one_line as _one_line_exit_2
+from test_runner import make_data, preds_by_id
 
 from longeval.cli import main
 
