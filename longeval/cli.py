@@ -21,6 +21,7 @@ COMMANDS = {
     "tasks": "tasks",
     "methods": "methods",
     "extend": "extend",
+    "entropy": "entropy",
 }
 # Commands that name tasks: they take --tasks-path (user task folders, same format as the shipped tasks/).
 TASK_COMMANDS = ("run", "score", "report", "check", "prompts", "tasks")

@@ -1,0 +1,1 @@
+"""Analyses of a model under a context-extension method (attention entropy), beside the LongBench evaluation."""

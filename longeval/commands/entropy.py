@@ -1,0 +1,128 @@
+"""`longeval entropy`: attention entropy per layer against query position and context length, per method."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from longeval.errors import UserError
+
+HELP = "attention entropy per layer and query position at several context lengths (CSV + plots)"
+DESCRIPTION = HELP + """
+
+The check behind entropy-aware ABF (arXiv 2401.07004, Fig. 1): does each layer's attention stay focused as the
+context grows, and what does a method change? For every method and length, real text (a text file, or the
+contexts of LongBench records) is run through the model (transformers, one forward pass per sample), and each
+layer's softmax entropy is taken for every query from the query and key the model itself computed (EABF's query
+scale included). The attention is computed in chunks of query rows (memory heads x chunk x length per layer).
+
+Writes to --out: entropy.csv (per method, length, layer, position bucket: mean/std/min/max over heads and the
+uniform-attention ceiling), entropy_heads.csv with --per-head, entropy_heatmap.png (layer x position at the longest
+length, a panel per method) and entropy_vs_length.png (last bucket's entropy against length, a panel per layer,
+a line per method).
+
+examples:
+  longeval entropy --model ./llama-2-7b-chat --method none --method abf --method eabf \\
+      --lengths 4096,8192,16384 --data hub --tasks gov_report,narrativeqa --samples 4
+  longeval entropy --model ./smollm2 --method none --method eabf --lengths 2048,4096,8192 --text book.txt
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="checkpoint folder (transformers layout)")
+    parser.add_argument("--method", action="append", default=None, metavar="SPEC",
+                        help="method spec NAME[:key=value,...]; repeat for several (default: the checkpoint's own)")
+    parser.add_argument("--lengths", default="4096,8192,16384", help="comma list of context lengths in tokens")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", metavar="FILE", help="a UTF-8 text file to read the windows from")
+    source.add_argument("--data", help="LongBench data: a folder, a data.zip or 'hub' (record contexts are used)")
+    parser.add_argument("--tasks", help="with --data: tasks or suites whose contexts are read, in order")
+    parser.add_argument("--samples", type=int, default=1, help="text windows per length, averaged (default: 1)")
+    parser.add_argument("--bucket-size", type=int, default=512, help="query positions per bucket (default: 512)")
+    parser.add_argument("--per-head", action="store_true", help="also write entropy_heads.csv (every head)")
+    parser.add_argument("--chunk-mb", type=int, default=256,
+                        help="memory for one chunk of attention logits, MiB (default: 256)")
+    parser.add_argument("--out", default="results/entropy", help="output folder (default: results/entropy)")
+    parser.add_argument("--dtype", default="auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _lengths(text: str) -> list[int]:
+    try:
+        lengths = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise UserError(f"--lengths must be a comma list of integers, got {text!r}") from None
+    if not lengths or lengths[0] < 2:
+        raise UserError(f"--lengths must hold lengths of at least 2 tokens, got {text!r}")
+    return lengths
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.data and not args.tasks:
+        raise UserError("--data needs --tasks (the tasks whose contexts are read)")
+    if args.tasks and not args.data:
+        raise UserError("--tasks needs --data (where the LongBench records are)")
+    for name in ("samples", "bucket_size", "chunk_mb"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    lengths = _lengths(args.lengths)
+    from tqdm import tqdm
+
+    from longeval.analysis.entropy import instrument, measure
+    from longeval.analysis.entropy_inputs import longbench_documents, text_file_documents, token_windows
+    from longeval.analysis import entropy_report as report
+    from longeval.backends.hf import extended_config, load_hf_model
+    from longeval.methods import parse_method
+    from longeval.prompts import load_tokenizer
+
+    model_path = Path(args.model)
+    methods = [parse_method(spec) for spec in args.method] if args.method else [None]
+    tokenizer = load_tokenizer(str(model_path))
+    if args.text:
+        documents, describe = text_file_documents(args.text), f"text file {args.text}"
+    else:
+        documents, describe = longbench_documents(args.data, args.tasks), f"the contexts of {args.tasks}"
+    windows = token_windows(documents, tokenizer, lengths, args.samples, describe)
+    if args.no_progress:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+    model_name = model_path.resolve().name
+    summary: list[dict[str, object]] = []
+    per_head: list[dict[str, object]] = []
+    out = Path(args.out)
+    with tqdm(total=len(methods) * len(windows), desc="entropy", unit="pass", disable=args.no_progress,
+              dynamic_ncols=True) as bar:
+        for method in methods:
+            model = load_hf_model(model_path, method, max(lengths), args.dtype, args.device)
+            label = method.spec if method is not None else extended_config(model_path)[1].spec
+            instrument(model)
+            for length in lengths:
+                acc = report.Accumulated(length, args.bucket_size)
+                for sample in range(args.samples):
+                    bar.set_postfix_str(f"{label} {length}")
+                    acc.add(measure(model, windows[(length, sample)], args.bucket_size, args.chunk_mb << 20))
+                    bar.update()
+                summary.extend(report.summary_rows(model_name, label, acc))
+                if args.per_head:
+                    per_head.extend(report.head_rows(model_name, label, acc))
+            del model
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "entropy.csv"]
+    report.write_csv(out / "entropy.csv", report.SUMMARY_COLUMNS, summary)
+    if args.per_head:
+        report.write_csv(out / "entropy_heads.csv", report.HEAD_COLUMNS, per_head)
+        written.append(out / "entropy_heads.csv")
+    report.plot_heatmap(summary, out / "entropy_heatmap.png", model_name)
+    report.plot_vs_length(summary, out / "entropy_vs_length.png", model_name)
+    written += [out / "entropy_heatmap.png", out / "entropy_vs_length.png"]
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
