@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
     lengths = _lengths(args.lengths)
     from tqdm import tqdm
 
+    from longeval.analysis import entropy_report as report
     from longeval.analysis.entropy import instrument, measure
     from longeval.analysis.entropy_inputs import longbench_documents, text_file_documents, token_windows
-    from longeval.analysis import entropy_report as report
     from longeval.backends.hf import extended_config, load_hf_model
     from longeval.methods import parse_method
     from longeval.prompts import load_tokenizer
