@@ -22,6 +22,7 @@ COMMANDS = {
     "methods": "methods",
     "extend": "extend",
     "entropy": "entropy",
+    "finetune": "finetune",
 }
 # Commands that name tasks: they take --tasks-path (user task folders, same format as the shipped tasks/).
 TASK_COMMANDS = ("run", "score", "report", "check", "prompts", "tasks")

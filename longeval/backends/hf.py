@@ -66,18 +66,23 @@ def extended_config(model_path: str | Path, method: Method | None = None, max_le
 
 
 def load_hf_model(model_path: str | Path, method: Method | None = None, max_length: int | None = None,
-                  dtype: str = "auto", device: str = "auto"):
-    """A transformers causal LM with the method applied (EABF through its attention function), in eval mode."""
+                  dtype: str = "auto", device: str | None = "auto"):
+    """A transformers causal LM with the method applied (EABF through its attention function), in eval mode.
+
+    device None leaves the weights where transformers loaded them: a training launcher (DeepSpeed ZeRO-3, FSDP)
+    places or shards them itself.
+    """
     from transformers import AutoModelForCausalLM
 
     from longeval.methods.hf import attention_implementation
 
     config, method = extended_config(model_path, method, max_length)
-    device = resolve_device(device)
+    target = resolve_device(device) if device is not None else None
     attention = attention_implementation(config)
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), config=config, dtype=resolve_dtype(dtype, device),
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), config=config,
+                                                 dtype=resolve_dtype(dtype, target or "cpu"),
                                                  attn_implementation=attention)
-    return model.to(device).eval()
+    return (model.to(target) if target is not None else model).eval()
 
 
 class HFBackend:

@@ -22,6 +22,7 @@ examples:
   longeval report runs/ --reference paper --tasks paper12 --plot
   longeval report runs/ --format md --out -           # markdown to stdout only
   longeval report runs/ --plot --baseline llama2-7b   # + heat map of differences to that run
+  longeval report runs/ --short-context --baseline base   # extended vs base checkpoint on inputs under 4k
 """
 
 
@@ -41,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write macro_vs_length.png and delta_to_baseline.png next to the tables")
     parser.add_argument("--baseline", metavar="RUN",
                         help="run name (or path) the heat map subtracts (default: the first run)")
+    parser.add_argument("--short-context", action="store_true",
+                        help="only the short-context check: LongBench-E 0-4k scores per run and each run's "
+                             "difference to --baseline (the base checkpoint's run)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         references=[r.strip() for item in args.reference for r in item.split(",") if r.strip()],
         plot=args.plot,
         baseline=args.baseline,
+        short_context=args.short_context,
     )
     for path in write_report(options):
         print(f"wrote {path}", file=sys.stderr)

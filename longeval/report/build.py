@@ -31,6 +31,7 @@ class ReportOptions:
     references: list[str] = field(default_factory=list)
     plot: bool = False
     baseline: str | None = None
+    short_context: bool = False
 
 
 def parse_formats(text: str) -> list[str]:
@@ -57,6 +58,8 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
     tasks = _task_filter(options.tasks)
     runs = sort_runs(collect_runs(options.paths), options.by, tasks)
     baseline_name = _resolve_baseline(options.baseline, runs)
+    if options.short_context:
+        return _short_context_report(runs, baseline_name, tasks), []
     references = [row for name in dict.fromkeys(options.references) for row in reference_runs(name)]
     main = build_leaderboard(runs + references, tasks)
     buckets = build_bucket_leaderboard(runs, tasks)
@@ -70,6 +73,18 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
     if options.plot and plot_dir is not None:
         written = _plots(options, runs, references, baseline_name, main, report, plot_dir)
     return report, written
+
+
+def _short_context_report(runs: list[RunResult], baseline: str | None, tasks: list[str] | None) -> Report:
+    """The short-context view alone (longeval/report/short.py): 0-4k scores and differences to the baseline."""
+    from longeval.report.short import TITLE, delta_rows, short_rows
+
+    rows = short_rows(runs)
+    board = build_leaderboard(rows + delta_rows(rows, baseline), tasks)
+    report = Report(board, build_bucket_leaderboard([], tasks), main_title=TITLE)
+    report.notes.append("Rows named 'run − baseline' are differences in points on the tasks both runs have; near 0 "
+                        "means the extended model kept its short-context ability.")
+    return report
 
 
 def _resolve_baseline(baseline: str | None, runs: list[RunResult]) -> str | None:

@@ -24,11 +24,12 @@ class Report:
     buckets: Leaderboard
     notes: list[str] = field(default_factory=list)
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG) embedded in the HTML page
+    main_title: str = "LongBench"
 
     def boards(self) -> list[tuple[str, Leaderboard]]:
         out = []
         if len(self.main.frame):
-            out.append(("LongBench", self.main))
+            out.append((self.main_title, self.main))
         if len(self.buckets.frame):
             out.append(("LongBench-E by length bucket", self.buckets))
         return out
