@@ -48,7 +48,8 @@ def test_only_response_tokens_carry_labels(tiny_model: Path) -> None:
          for m in CONVERSATION["conversations"]], tokenize=False), add_special_tokens=False)["input_ids"]
     labelled = [t for t, label in zip(example.input_ids, example.labels, strict=True) if label != IGNORE]
     assert all(label in (IGNORE, token) for token, label in zip(example.input_ids, example.labels, strict=True))
-    assert tokenizer.decode(labelled) == " In the city hall near the river.</s> The annual budget for public transport.</s>"
+    expected = " In the city hall near the river.</s> The annual budget for public transport.</s>"
+    assert tokenizer.decode(labelled) == expected
     unlabelled = tokenizer.decode([t for t, label in zip(example.input_ids, example.labels, strict=True)
                                    if label == IGNORE])
     for text in ("Be brief.", "Where did the committee meet on Tuesday?", "And what did they discuss?", "[INST]"):
@@ -61,7 +62,7 @@ def test_only_response_tokens_carry_labels(tiny_model: Path) -> None:
 
 @pytest.mark.parametrize(("content", "fragment"), [
     ('{"conversations": [{"from": "human", "value": "hi"}]}\n', "x.jsonl:1 field 'conversations': has no assistant"),
-    ('{"conversations": [{"from": "robot", "value": "hi"}]}\n', "x.jsonl:1 field 'conversations[0].from': unknown role"),
+    ('{"conversations": [{"from": "robot", "value": "hi"}]}\n', "field 'conversations[0].from': unknown role"),
     ('{"conversations": [{"from": "gpt", "value": 3}]}\n', "field 'conversations[0].value': must be a string"),
     ('{"messages": []}\n', "field 'messages': must be a non-empty list"),
     ('{"text": "hello"}\n', "x.jsonl:1: no 'conversations' (ShareGPT) or 'messages' field"),
