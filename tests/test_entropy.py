@@ -155,3 +155,39 @@ def test_entropy_refuses_bad_input_with_one_line(tiny_model: Path, tmp_path: Pat
     assert main(["entropy", "--model", str(tiny_model), "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err
     assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def _family_configs():
+    import transformers
+
+    common = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512, "pad_token_id": 0,
+              "bos_token_id": 1, "eos_token_id": 2}
+    return {
+        "mistral (sliding window 24)": transformers.MistralConfig(sliding_window=24, head_dim=16, **common),
+        "qwen2": transformers.Qwen2Config(head_dim=16, **common),
+        "gemma2 (softcap, sliding layers)": transformers.Gemma2Config(sliding_window=24, attn_logit_softcapping=5.0,
+                                                                      query_pre_attn_scalar=16, head_dim=16, **common),
+        "phi3": transformers.Phi3Config(**common),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["mistral (sliding window 24)", "qwen2", "gemma2 (softcap, sliding layers)", "phi3"])
+def test_recorded_entropy_matches_eager_attention_in_other_families(family: str) -> None:
+    """Random 2-layer models of other families: their own masks, windows, soft-capping and scaling are followed."""
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(_family_configs()[family], attn_implementation="sdpa").eval()
+    ids = torch.randint(3, 300, (96,), generator=torch.Generator().manual_seed(0)).tolist()
+    instrument(model)
+    recorder = measure(model, ids, bucket_size=32)
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        attentions = model(torch.tensor([ids]), output_attentions=True).attentions
+    for layer, probs in enumerate(attentions):
+        p = probs[0].double()
+        expected = (-(p * torch.log(p.clamp_min(1e-300))).sum(-1)).reshape(p.shape[0], 3, 32).mean(-1)
+        got = recorder.layers[layer].sums / recorder.layers[layer].counts
+        assert torch.allclose(got, expected, atol=1e-5), (family, layer)

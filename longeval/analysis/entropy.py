@@ -91,8 +91,9 @@ class EntropyRecorder:
         for start in range(0, q_len, rows):
             stop = min(q_len, start + rows)
             positions = torch.arange(first + start, first + stop, device=k.device)
-            entropy = causal_entropy(q[:, start:stop], k, scaling, positions, key_positions, sliding_window,
-                                     softcap).to("cpu", torch.float64)
+            visible = first + stop  # keys after the chunk's last query are masked for all of its rows: skip them
+            entropy = causal_entropy(q[:, start:stop], k[:, :visible], scaling, positions, key_positions[:visible],
+                                     sliding_window, softcap).to("cpu", torch.float64)
             bucket = (positions // self.bucket_size).to("cpu")
             totals.sums.index_add_(1, bucket, entropy)
             totals.counts.index_add_(0, bucket, torch.ones_like(bucket))
