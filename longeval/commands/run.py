@@ -9,7 +9,9 @@ HELP = "run LongBench tasks on a checkpoint with a method: pred/<task>.jsonl, re
 DESCRIPTION = HELP + """
 
 Prompts, truncation and chat wrapping follow the official LongBench pred.py. Re-running the same command resumes:
-finished records are skipped. A different command into the same run folder is refused.
+finished records are skipped. Other settings, other weights or other data into the same run folder are refused,
+and so is a second process writing it. --max-length 4096,8192,16384 makes one run per length (a context-length
+sweep), sharing one engine across the lengths unless the method is dynamic-ntk.
 
 A grid: comma lists of --model and --max-length and a repeated --method make one run per combination (cell),
 each the run folder a single run would write; a failing cell does not stop the others, and a summary ends the
