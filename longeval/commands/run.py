@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=tuple(BACKENDS), help="inference engine (default: vllm if installed; "
                         "echo = a fake engine that repeats the prompt's tail, for dry runs)")
     parser.add_argument("--out", default="runs", type=Path, help="folder holding run folders (default: runs)")
-    parser.add_argument("--run-name", help="run folder name (default: <model>_<method>_<max length>)")
+    parser.add_argument("--run-name", help="run folder name "
+                        "(default: <model>-<hash of its path>_<method>_<max length>)")
     parser.add_argument("--limit", type=int, help="only the first K records of each task")
     parser.add_argument("--chat-template", default="auto", choices=("auto", "hf", "llama2", "none"),
                         help="chat wrapper for the tasks that take one: hf = the tokenizer's chat template, "
