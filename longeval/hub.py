@@ -54,8 +54,12 @@ def resolve_model(spec: str) -> ResolvedModel:
     if local.exists() or match is None or spec.startswith((".", "/", "~")):
         return ResolvedModel(path=local, name=local.resolve().name)
     repo_id, revision = match["repo"], match["revision"]
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:
+        raise UserError(f"--model {spec} is not a local folder, and hub models need huggingface_hub, which is not "
+                        "installed: pip install 'longeval[hf]'") from None
 
     offline = hub_offline()
     where = f"{repo_id}@{revision}" if revision else repo_id
