@@ -85,16 +85,19 @@ def test_offline_and_not_cached_is_one_line_exit_2(hub, tmp_path):
         assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.slow
 def test_run_on_a_hub_model_records_the_resolved_commit(hub, tmp_path, tiny_model):
+    """The echo backend (no weights loaded): what is under test is the model's resolution and its record."""
     data = make_data(tmp_path / "lb", n=2)
-    args = ["--tasks", "hotpotqa", "--data", str(data), "--out", "runs", "--backend", "hf", "--max-length", "120",
+    args = ["--tasks", "hotpotqa", "--data", str(data), "--out", "runs", "--backend", "echo", "--max-length", "120",
             "--method", "none", "--no-progress"]
     out = longeval(hub, "run", "--model", "org/tiny", *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    info = json.loads((tmp_path / "runs" / "tiny_none_120" / "run.json").read_text())
-    assert info["model"]["hub"] == {"repo_id": "org/tiny", "revision": "main", "commit": COMMIT}
-    assert info["model"]["name"] == "tiny"
+    (folder,) = (tmp_path / "runs").glob("tiny-*_none_120")  # named by the repository, not the snapshot folder
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "complete"
+    model = info["model"]
+    assert (model["repo_id"], model["revision"], model["commit"], model["name"]) == ("org/tiny", "main", COMMIT, "tiny")
+    assert Path(model["path"]) == hub / "hub" / "models--org--tiny" / "snapshots" / COMMIT
     # The same config as the local folder: the same checkpoint, whichever way it was named.
     assert info["model"]["config_sha256"] == hashlib.sha256((tiny_model / "config.json").read_bytes()).hexdigest()
     # The branch moves to another commit (same files): resuming into that folder is refused, not mixed.
