@@ -10,7 +10,9 @@ there with the installed `longeval` script.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -46,10 +48,10 @@ def write_preds(folder: Path, trec_right: int) -> None:
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
 
 
-def exercise(longeval: list[str], tmp: Path) -> None:
+def exercise(longeval: list[str], tmp: Path, env: dict[str, str] | None = None) -> None:
     """score -> report (md, csv, html, plots) -> check (pass and regression), through the given command."""
     def call(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*longeval, *args], cwd=tmp, capture_output=True, text=True, timeout=600)
+        return subprocess.run([*longeval, *args], cwd=tmp, capture_output=True, text=True, timeout=600, env=env)
 
     write_preds(tmp / "base", trec_right=4)
     write_preds(tmp / "new", trec_right=2)
@@ -111,9 +113,14 @@ def local_pip_sources() -> list[str]:
 @pytest.mark.slow
 def test_core_only_virtualenv_scores_reports_and_checks(tmp_path):
     """A second venv with the wheel (--no-deps) and the core dependencies only: no torch there."""
+    src = tmp_path / "src"  # a copy: the build writes nothing into the checkout
+    for name in ("longeval", "tasks"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(ROOT)], check=True, capture_output=True)
+                    str(src)], check=True, capture_output=True)
     wheel = next(dist.glob("longeval-*.whl"))
     venv = tmp_path / "core"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -122,9 +129,15 @@ def test_core_only_virtualenv_scores_reports_and_checks(tmp_path):
     for argv in ([*pip, "--no-deps", str(wheel)], [*pip, *core]):
         installed = subprocess.run(argv, capture_output=True, text=True, timeout=900)
         assert installed.returncode == 0, installed.stderr[-2000:]
+    # Only the venv's own packages: no PYTHONPATH pointing at a checkout or another environment.
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import longeval; print(longeval.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout + where.stderr
     for library in HEAVY:
-        probe = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {library}"], capture_output=True)
+        probe = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {library}"], capture_output=True,
+                               env=env)
         assert probe.returncode != 0, f"{library} is importable in the core-only venv"
     work = tmp_path / "work"
     work.mkdir()
-    exercise([str(venv / "bin" / "longeval")], work)
+    exercise([str(venv / "bin" / "longeval")], work, env)
