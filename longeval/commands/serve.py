@@ -21,7 +21,7 @@ examples:
   longeval serve ./llama-2-7b-chat --method yarn:factor=4 --host 127.0.0.1 --port 8000
   longeval serve ./llama-2-7b-chat --method eabf --max-model-len 16384 --tensor-parallel-size 4
   longeval run --model ./llama-2-7b-chat --method eabf --tasks paper12 --data ./data.zip --max-length 15500 \\
-      --backend openai --base-url http://127.0.0.1:8000/v1 --concurrency 32
+      --backend openai --base-url http://127.0.0.1:8000/v1 --concurrency 32 --batch-size 64
 """
 
 # Pass-through is also a loaded gun: these would silently undo what `longeval serve` sets up.
