@@ -16,6 +16,7 @@ backoff; a request that still fails ends the run with one line, and the predicti
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -117,7 +118,7 @@ class Client:
             if exc.code in RETRY_STATUSES:
                 raise ServerError(f"HTTP {exc.code} {detail}".strip()) from None
             raise UserError(f"the server refused {url} (HTTP {exc.code}: {detail or exc.reason})") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut
             reason = getattr(exc, "reason", exc)
             raise ServerError(f"{type(reason).__name__}: {reason}") from None
         try:
