@@ -23,6 +23,7 @@ COMMANDS = {
     "extend": "extend",
     "entropy": "entropy",
     "finetune": "finetune",
+    "serve": "serve",
 }
 # Commands that name tasks: they take --tasks-path (user task folders, same format as the shipped tasks/).
 TASK_COMMANDS = ("run", "score", "report", "check", "prompts", "tasks")
@@ -51,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # only a command that hands them on (serve -> vllm serve) takes options longeval does not know
+        if not getattr(getattr(args, "_module", None), "PASSES_UNKNOWN_OPTIONS", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.passthrough = unknown
     if args.command is None:
         parser.print_help()
         return 2

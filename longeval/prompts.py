@@ -125,7 +125,11 @@ def prompt_budget(task: Task, tokenizer: Any, wrapper: str, context_window: int,
 
 def load_tokenizer(path: str) -> Any:
     """The model's own tokenizer (no remote code); a folder without one is a UserError."""
-    from transformers import AutoTokenizer
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise UserError("building prompts needs the model's tokenizer from transformers, which is not installed "
+                        "(a light install scores, reports and checks only): pip install 'longeval[hf]'") from None
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)

@@ -86,8 +86,9 @@ def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous
     data_files = {**(previous.data.files if previous else {}), **inputs.source.file_sha256}
     return RunRecord(
         run_name=plan.run_name,
-        model=ModelInfo(path=str(model_dir), name=model_dir.name, config_sha256=inputs.config_sha256,
-                        weights_sha256=inputs.weights_sha256),
+        model=ModelInfo(path=str(model_dir), name=inputs.model_name or model_dir.name,
+                        config_sha256=inputs.config_sha256, weights_sha256=inputs.weights_sha256,
+                        **{key: inputs.hub.get(key) for key in ("repo_id", "revision", "commit")}),
         method=MethodInfo(name=plan.method.name, spec=plan.method.spec, params=plan.method.params,
                           from_checkpoint=request.method is None, checkpoint_rope=checkpoint_rope(inputs.config)),
         max_length=request.max_length if request.max_length is not None else plan.window,

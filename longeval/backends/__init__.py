@@ -15,6 +15,8 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "hf": ("longeval.backends.hf", "HFBackend", "transformers"),
     # A fake engine (repeats the prompt's tail): runner tests and dry runs without torch or weights.
     "echo": ("longeval.backends.echo", "EchoBackend", "longeval"),
+    # A served model (OpenAI-compatible completions endpoint); the tokenizer that builds the prompts is local.
+    "openai": ("longeval.backends.served", "ServedBackend", "transformers"),
 }
 
 

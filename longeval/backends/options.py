@@ -41,6 +41,11 @@ OPTIONS: tuple[EngineOption, ...] = (
     EngineOption("--engine-arg", ("vllm",), keyword="engine_args"),
     # longeval's own data parallelism (Ray actors, one engine each): any local engine.
     EngineOption("--data-parallel-size", ("vllm", "hf", "echo")),
+    # A served model (backends/served.py); the server address is not part of the run's identity.
+    EngineOption("--base-url", ("openai",)),
+    EngineOption("--api-key-env", ("openai",)),
+    EngineOption("--concurrency", ("openai",)),
+    EngineOption("--retries", ("openai",)),
 )
 BY_KEY = {option.key: option for option in OPTIONS}
 

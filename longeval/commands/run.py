@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from longeval.backends import BACKENDS
 
     parser.add_argument("--backend", choices=tuple(BACKENDS), help="inference engine (default: vllm if installed; "
-                        "echo = a fake engine that repeats the prompt's tail, for dry runs)")
+                        "echo = a fake engine that repeats the prompt's tail, for dry runs; openai = a served "
+                        "model at --base-url)")
     parser.add_argument("--out", default="runs", type=Path, help="folder holding run folders (default: runs)")
     parser.add_argument("--run-name", help="run folder name "
                         "(default: <model>-<hash of its path>_<method>_<max length>)")
@@ -53,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "most these (default: each engine batch)")
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, bfloat16, float16, float32")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    served = parser.add_argument_group("served model (--backend openai; start the server with `longeval serve`)")
+    served.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    served.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the server's API key")
+    served.add_argument("--concurrency", type=int, metavar="N",
+                        help="requests in flight (default: 8; at most --batch-size)")
+    served.add_argument("--retries", type=int, metavar="N",
+                        help="tries after a failed request (429, 5xx, timeout), with exponential backoff (default: 6)")
     scale = parser.add_argument_group("scaling out (see the README's \"scaling out\" section)")
     scale.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                        help="run each grid cell as a Ray task: on the cluster at ADDRESS (HOST:PORT), or without "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class RunInputs:
     records: dict[str, list[dict[str, Any]]]  # task name -> the selected records, in file order
     tokenizer: Any
     wrapper: str  # the chat wrapper actually used: hf | llama2 | none
+    model_name: str = ""  # the folder's name, or the hub repository's (a hub snapshot folder is named by its commit)
+    hub: dict[str, str] = field(default_factory=dict)  # repo_id, revision, commit of a hub model; empty if local
 
 
 def read_model_config(model: str) -> tuple[Path, dict[str, Any], str]:
@@ -72,10 +74,12 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     """Everything a run reads, checked; with the seconds spent per phase (load_data, load_tokenizer)."""
     import time
 
+    from longeval.hub import resolve_model
     from longeval.runs.identity import weights_fingerprint
 
     seconds: dict[str, float] = {}
-    model_dir, config, config_sha = read_model_config(model)
+    resolved = resolve_model(model)
+    model_dir, config, config_sha = read_model_config(str(resolved.path))
     tasks, is_e = resolve_run_tasks(tasks_spec)
     if max_length is not None and max_length < 2:
         raise UserError(f"--max-length must be at least 2, got {max_length}")
@@ -93,4 +97,4 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     seconds["hash_weights"] = time.perf_counter() - started
     return RunInputs(model_dir=model_dir, config=config, config_sha256=config_sha, weights_sha256=weights,
                      tasks=tasks, is_e=is_e, method=method, source=source, records=records, tokenizer=tokenizer,
-                     wrapper=wrapper), seconds
+                     wrapper=wrapper, model_name=resolved.name, hub=resolved.provenance()), seconds

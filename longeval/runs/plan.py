@@ -66,11 +66,16 @@ def engine_length(tasks: Sequence[Task], budgets: dict[str, int], overheads: dic
     return max(budgets[t.name] + overheads[t.name] + t.max_new_tokens + JUNCTION_SLACK for t in tasks)
 
 
-def default_run_name(model_dir: Path, method_spec: str, max_length: int | None, is_e: bool) -> str:
-    """<model>-<hash of its resolved path>_<method>_<length>: exp1/model and exp2/model get different folders."""
+def default_run_name(model_dir: Path, method_spec: str, max_length: int | None, is_e: bool,
+                     repo_id: str | None = None) -> str:
+    """<model>-<hash of its resolved path>_<method>_<length>: exp1/model and exp2/model get different folders.
+
+    A hub model is named by its repository (not its snapshot folder, which changes with each commit), so a run of
+    `org/name` after the branch moved finds its folder and is refused there instead of silently starting anew."""
     resolved = model_dir.resolve()
-    where = hashlib.sha256(str(resolved).encode()).hexdigest()[:6]
-    name = f"{resolved.name}-{where}_{method_spec}_{max_length if max_length else 'auto'}"
+    where = hashlib.sha256((repo_id or str(resolved)).encode()).hexdigest()[:6]
+    stem = repo_id.split("/")[-1] if repo_id else resolved.name
+    name = f"{stem}-{where}_{method_spec}_{max_length if max_length else 'auto'}"
     name = re.sub(r"[^A-Za-z0-9._=+-]+", "-", name.replace(":", "-"))
     return name + ("_e" if is_e else "")
 
@@ -108,7 +113,8 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
     # Both engines compute the positions past the method's coverage the same way: one warning, whichever runs.
     warning = extrapolation_warning(method, inputs.config, seq_len)
     warnings = [warning] if warning else []
-    run_name = request.run_name or default_run_name(inputs.model_dir, method.spec, request.max_length, inputs.is_e)
+    run_name = request.run_name or default_run_name(inputs.model_dir, method.spec, request.max_length, inputs.is_e,
+                                                    inputs.hub.get("repo_id"))
     if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
         raise UserError(f"--run-name must be a plain folder name, got '{run_name}'")
     bound = method.for_run_length(request.max_length if request.max_length is not None else window)
@@ -118,6 +124,8 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
         "backend": request.backend, "dtype": canonical_dtype(request.dtype), "longbench_e": inputs.is_e,
         **fingerprinted(request.backend_options),  # engine arguments that can change predictions (none by default)
     }
+    if inputs.hub:  # only for hub models, so that local runs keep their fingerprints
+        settings["model_commit"] = inputs.hub["commit"]
     return RunPlan(run_name=run_name, folder=Path(request.out) / run_name, method=bound, window=window,
                    budgets=budgets, engine_length=seq_len, settings=settings,
                    fingerprint=settings_fingerprint(settings), warnings=tuple(warnings))

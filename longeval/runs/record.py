@@ -24,6 +24,10 @@ class ModelInfo:
     config_sha256: str | None = None
     # Digest of the weight files' names, sizes and contents (runs.identity): a folder belongs to one checkpoint.
     weights_sha256: str | None = None
+    # A hub model (--model org/name[@revision]): the repository, the revision asked for and the commit it was.
+    repo_id: str | None = None
+    revision: str | None = None
+    commit: str | None = None
 
 
 @dataclass
