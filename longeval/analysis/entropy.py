@@ -28,21 +28,32 @@ def causal_entropy(query: torch.Tensor, key: torch.Tensor, scaling: float, query
                    softcap: float | None = None) -> torch.Tensor:
     """Softmax entropy (nats) of each query's attention over the keys it may see; [heads, queries].
 
-    query [heads, queries, dim] and key [heads, keys, dim] (key heads already matched to query heads). A query at
-    position p sees keys at positions <= p (and > p - sliding_window with a window). Computed in float32.
+    query [heads, queries, dim] and key [heads, keys, dim] (key heads already matched to query heads), key
+    positions ascending. A query at position p sees keys at positions <= p (and > p - sliding_window with a
+    window). Computed in float32 as H = ln Z - sum(p z) over logits shifted by their maximum, in place: one
+    [heads, queries, keys] buffer for the logits and one for the weights.
     """
     logits = torch.matmul(query.float(), key.float().transpose(-1, -2)).mul_(scaling)
     if softcap:
         logits.div_(softcap).tanh_().mul_(softcap)
-    hidden = key_positions[None, :] > query_positions[:, None]
+    # Hidden keys get a large finite negative logit: exp gives exactly 0 and 0 * logit stays 0 (no inf * 0 = nan).
     if sliding_window:
+        hidden = key_positions[None, :] > query_positions[:, None]
         hidden |= key_positions[None, :] <= query_positions[:, None] - sliding_window
-    logits.masked_fill_(hidden, float("-inf"))
-    log_probs = torch.log_softmax(logits, dim=-1)
-    del logits
-    # H = -sum p log p; hidden keys have p = 0 and log p = -inf, whose product is taken as 0.
-    terms = log_probs.exp().mul_(log_probs).masked_fill_(hidden, 0.0)
-    return -terms.sum(dim=-1)
+        logits.masked_fill_(hidden, _HIDDEN)
+    else:
+        # Keys up to the earliest query's position are visible to every query: mask only the columns after it.
+        first = int(torch.searchsorted(key_positions, query_positions.min(), right=True))
+        hidden = key_positions[None, first:] > query_positions[:, None]
+        logits[..., first:].masked_fill_(hidden, _HIDDEN)
+    logits.sub_(logits.amax(dim=-1, keepdim=True))
+    weights = logits.exp()
+    total = weights.sum(dim=-1)
+    weighted = weights.mul_(logits).sum(dim=-1)
+    return total.log().sub_(weighted.div_(total))
+
+
+_HIDDEN = -1e30
 
 
 @dataclass
