@@ -8,7 +8,8 @@ HELP = "list context-extension methods with their parameters, types, defaults an
 DESCRIPTION = HELP + """
 
 A method is chosen with a spec NAME[:key=value,...], e.g. yarn:factor=8, eabf, eabf:skip_layers=0, abf:base=1e6.
-Each method lists the model families it is tested on (both engines); other families are not refused, untested.
+Each method lists the model families it runs on (vLLM == transformers checked on a tiny checkpoint of each family
+for none, pi, yarn, abf and eabf); families not listed are not refused, but untested.
 Parameters left out take the defaults listed; run.json records every parameter of the method a run used.
 
 examples:
