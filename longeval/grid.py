@@ -154,15 +154,21 @@ def run_on_ray(cells: Sequence[RunRequest], address: str | None,
                 dataclasses.replace(cell, progress=False))
             pending[ref] = cell
         outcomes: dict[int, CellOutcome] = {}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            cell = pending.pop(ready[0])
-            try:
-                outcome = ray.get(ready[0])
-            except Exception as exc:  # noqa: BLE001 - the worker died (out of memory, a signal): report it
-                outcome = CellOutcome(cell, "failed", error=f"{type(exc).__name__}: {first_line(exc)}")
-            outcomes[cells.index(cell)] = outcome
-            on_outcome(outcome)
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                cell = pending.pop(ready[0])
+                try:
+                    outcome = ray.get(ready[0])
+                except Exception as exc:  # noqa: BLE001 - the worker died (out of memory, a signal): report it
+                    outcome = CellOutcome(cell, "failed", error=f"{type(exc).__name__}: {first_line(exc)}")
+                outcomes[cells.index(cell)] = outcome
+                on_outcome(outcome)
+        except BaseException:
+            # Interrupted (Ctrl-C): stop the cells still running on the cluster; what they wrote is kept.
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
     return [outcomes[index] for index in range(len(cells))]
 
 

@@ -43,10 +43,10 @@ def test_vllm_options_with_the_hf_backend_are_refused_with_a_line(tmp_path, caps
     assert not (tmp_path / "runs").exists()  # refused before anything was written
 
 
-def test_make_backend_refuses_an_option_its_backend_does_not_take(tiny_model):
+def test_make_backend_refuses_an_option_its_backend_does_not_take(tmp_path):
     """The library entry point refuses too (it used to drop such keyword arguments silently)."""
     with pytest.raises(UserError, match="--tensor-parallel-size"):
-        make_backend("hf", model_path=str(tiny_model), tensor_parallel_size=4)
+        make_backend("hf", model_path=str(tmp_path), tensor_parallel_size=4)
 
 
 def test_convert_follows_the_declared_type():

@@ -143,7 +143,7 @@ class VLLMBackend:
             "enforce_eager": on_cpu,
         }
         try:
-            self._llm = LLM(**{**settings, **self.engine_options})
+            self._llm: Any = LLM(**{**settings, **self.engine_options})
         except (ValueError, TypeError) as exc:
             if not self.engine_options:
                 raise

@@ -144,10 +144,10 @@ def run_grid(cells: list, ray_address: str | None) -> int:
         outcomes = run_on_ray(cells, None if ray_address == "auto" else ray_address, report)
     print()
     print(summary_table(outcomes))
-    ran = [o for o in outcomes if o.status != "failed"]
+    ran = [o for o in outcomes if o.folder is not None and o.result is not None]
     if ran:
         print()
-        print(score_table([o.folder.name for o in ran], [o.result for o in ran], [o.info for o in ran]))
+        print(score_table([o.folder.name for o in ran if o.folder], [o.result for o in ran], [o.info for o in ran]))
     return exit_code(outcomes)
 
 
