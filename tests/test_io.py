@@ -29,3 +29,22 @@ def test_unwritable_targets_are_user_errors(tmp_path, writer, payload):
     a_file.write_text("x")
     with pytest.raises(UserError, match="cannot write here"):
         writer(a_file / "child.txt", payload)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+@pytest.mark.parametrize("writer,payload", [(write_atomic, "text"), (write_bytes_atomic, b"\x89PNG")])
+def test_written_files_get_the_mode_open_would_give_them(tmp_path, umask, writer, payload):
+    """mkstemp's 0600 must not reach results others publish from: the mode is 0666 less the umask, as open()."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        writer(tmp_path / "new.json", payload)
+        writer(tmp_path / "new.json", payload)  # a replaced file too
+        with open(tmp_path / "by-open.json", "w") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "new.json").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "by-open.json").stat().st_mode) == 0o666 & ~umask

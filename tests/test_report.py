@@ -11,7 +11,9 @@ import csv
 import io
 import json
 import math
+import os
 import shutil
+import stat
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -330,6 +332,11 @@ def test_plots_are_written_and_embedded(real_runs, tmp_path, capsys):
         assert str(out / name) in err
     page = (out / "leaderboard.html").read_text()
     assert page.count('src="data:image/png;base64,') == 2
+    # Readable by others (0644 under the usual umask 022), not mkstemp's 0600.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
     assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
     assert main(["report", str(runs), "--plot", "--baseline", "nobody", "--out", str(out)]) == 2
 
