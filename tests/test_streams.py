@@ -1,0 +1,56 @@
+"""Output streams: results on stdout, warnings and logs on stderr, and a reader that goes away is no error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def make_data(folder: Path, task: str = "hotpotqa", n: int = 2) -> Path:
+    """A few LongBench-format records long enough to be truncated at the lengths used here."""
+    lines = []
+    for i in range(n):
+        context = " ".join(f"passage{j % 17} river{i}" for j in range(150 + 37 * i))
+        lines.append({"input": f"Where is river{i}?", "context": context, "answers": [f"river{i}"],
+                      "length": len(context.split()), "all_classes": None, "_id": f"{task}-{i:02d}"})
+    path = folder / "data" / f"{task}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    return folder
+
+
+def run_with_closed_stdout(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`longeval ARGS | head -0`, deterministically: the reading end is closed before the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "longeval", *args], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, cwd=cwd, timeout=600,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    finally:
+        os.close(write_end)
+
+
+def test_tasks_into_a_closed_pipe_ends_quietly():
+    done = run_with_closed_stdout("tasks")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+@pytest.mark.slow
+def test_run_into_a_closed_pipe_finishes_the_run_quietly(tmp_path, tiny_model):
+    """A reader gone mid-run (`run ... | head -1`) must not stop the run: its output just has nowhere to go."""
+    data = make_data(tmp_path / "lb", n=2)
+    done = run_with_closed_stdout("run", "--model", str(tiny_model), "--tasks", "hotpotqa", "--data", str(data),
+                                  "--out", str(tmp_path / "runs"), "--backend", "hf", "--max-length", "120,160",
+                                  "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    for folder in (tmp_path / "runs").iterdir():  # both runs of the sweep ran to the end
+        assert json.loads((folder / "run.json").read_text())["status"] == "complete"
+    assert len(list((tmp_path / "runs").iterdir())) == 2
