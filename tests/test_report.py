@@ -406,3 +406,38 @@ def test_carried_paper_numbers_agree_with_the_papers_own_macro(table):
         assert len(run.scores) == 12
         label = run.name.split(": ", 1)[1]
         assert abs(mean(list(run.scores.values())) - printed[label]) <= 0.05 + 1e-9
+
+
+def test_paper_delta_compares_like_with_like(tmp_path):
+    """A 3-task run against the paper's 12-task rows: the macro difference is taken over the 3 shared tasks
+    (the difference of the two rows' own macros compared a 12-task mean with a 3-task mean: +33 points)."""
+    from longeval.report.collect import collect_runs
+    from longeval.report.plots import delta_table
+    from longeval.report.reference import reference_runs
+    from longeval.report.table import build_leaderboard
+
+    oracle = paper_oracle("Table 2")
+    mine = {"trec": 10.0, "samsum": 5.0, "triviaqa": 20.0}
+    write_run(tmp_path / "r3", mine)
+    board = build_leaderboard(collect_runs([tmp_path / "r3"]) + reference_runs("paper"), None)
+    delta = delta_table(board, "r3")
+    for label, values in oracle.items():
+        expected = sum(values[SHORT[task]] - score for task, score in mine.items()) / 3
+        assert delta.loc[f"paper T2: {label}", "macro"] == pytest.approx(expected)
+    # Rows sharing no task with the baseline get no macro difference at all.
+    write_run(tmp_path / "other", {"qasper": 30.0})
+    board = build_leaderboard(collect_runs([tmp_path / "r3", tmp_path / "other"]), None)
+    assert math.isnan(delta_table(board, "r3").loc["other", "macro"])
+
+
+def test_best_is_marked_only_where_runs_differ(tmp_path, capsys):
+    """All runs at 0.00 on a task: none is better, so none is marked best (bold); a real winner still is."""
+    runs = tmp_path / "runs"
+    write_run(runs / "a", {"trec": 0.0, "samsum": 40.0, "lcc": 50.0})
+    write_run(runs / "b", {"trec": 0.0, "samsum": 41.0, "lcc": 50.0})
+    write_run(runs / "c", {"trec": 0.0, "samsum": 39.0, "lcc": 45.0})
+    code, _, _ = report([str(runs), "--format", "html", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0
+    page = (tmp_path / "o" / "leaderboard.html").read_text()
+    assert page.count('class="num best"') == 3  # samsum: b; lcc: a and b (a tie at the top is shared)
+    assert '<td class="num best">0.00</td>' not in page
