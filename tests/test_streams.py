@@ -54,3 +54,27 @@ def test_run_into_a_closed_pipe_finishes_the_run_quietly(tmp_path, tiny_model):
     for folder in (tmp_path / "runs").iterdir():  # both runs of the sweep ran to the end
         assert json.loads((folder / "run.json").read_text())["status"] == "complete"
     assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def run_longeval(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "longeval", *args], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                               "VLLM_CPU_KVCACHE_SPACE": "1"})
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_logs_go_to_stderr_and_no_progress_silences_their_info_lines(tmp_path, tiny_model):
+    """vLLM prints its INFO lines on stdout by itself; a CI log under --no-progress must show longeval's lines."""
+    pytest.importorskip("vllm")
+    data = make_data(tmp_path / "lb", n=1)
+    done = run_longeval("run", "--model", str(tiny_model), "--tasks", "hotpotqa", "--data", str(data),
+                        "--out", str(tmp_path / "runs"), "--backend", "vllm", "--max-length", "100", "--no-progress",
+                        "--run-name", "v")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert " INFO " not in done.stdout and " INFO " not in done.stderr, (done.stdout + done.stderr)[-3000:]
+    assert " WARNING " not in done.stdout
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    # longeval's own lines only: the banner, the outcome, the score table
+    assert lines[0].startswith("run v: ") and lines[1].startswith(str(tmp_path / "runs" / "v") + ": complete")
+    assert lines[2].split() == ["task", "v"] and lines[4].split()[0] == "hotpotqa" and len(lines) == 5
