@@ -120,7 +120,7 @@ def record_set_differences(current: RunResult, baseline: RunResult, tasks: list[
     if unknown and current.limit != baseline.limit:  # no prediction files to count: the limits must agree
         reasons.append(f"the run was limited to {_limit(current.limit)}, the baseline to {_limit(baseline.limit)}")
     for name in sorted(set(current.data_files) & set(baseline.data_files)):
-        if name.removesuffix(".jsonl").removesuffix("_e") in tasks and \
+        if name.rsplit(".", 1)[0].removesuffix("_e") in tasks and \
                 current.data_files[name] != baseline.data_files[name]:
             reasons.append(f"{name}: other data (its sha256 differs between the two runs)")
     return reasons
