@@ -441,3 +441,18 @@ def test_best_is_marked_only_where_runs_differ(tmp_path, capsys):
     page = (tmp_path / "o" / "leaderboard.html").read_text()
     assert page.count('class="num best"') == 3  # samsum: b; lcc: a and b (a tie at the top is shared)
     assert '<td class="num best">0.00</td>' not in page
+
+
+def test_readme_names_the_files_report_writes():
+    """The README's promise about report output must name the files build.py writes (it once promised a
+    leaderboard .png that never existed)."""
+    import re
+
+    from longeval.report.build import DELTA_PLOT, FILE_NAMES, LENGTH_PLOT
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"[\w-]+\.png", readme))
+    assert named == {LENGTH_PLOT, DELTA_PLOT}
+    assert "leaderboard.{md,csv,html}" in readme and set(FILE_NAMES.values()) == {
+        f"leaderboard.{ext}" for ext in ("md", "csv", "html")}
+    assert ",png}" not in readme
