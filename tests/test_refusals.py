@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,85 @@ def test_an_empty_data_file_is_named_and_leaves_nothing(tmp_path, capsys, tiny_m
     refused(capsys, run_argv(tiny_model, data, tmp_path / "runs", "--backend", "hf"),
             "hotpotqa.jsonl", "no records")
     nothing_left(tmp_path / "runs")
+
+
+def trec_and_hotpotqa(folder: Path) -> Path:
+    """Two tasks with different answer lengths (trec 64 tokens, no chat wrapper; hotpotqa 32, chat-wrapped)."""
+    make_data(folder, "hotpotqa")
+    record = {"input": "What is a river?", "context": " ".join(f"Q: what is {w}? Type: DESC" for w in range(60)),
+              "answers": ["DESC"], "length": 300, "all_classes": ["DESC", "ENTY"], "_id": "trec-00"}
+    (folder / "data" / "trec.jsonl").write_text(json.dumps(record) + "\n")
+    return folder
+
+
+needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed")
+
+
+@pytest.mark.parametrize("backend", ["hf", pytest.param("vllm", marks=needs_vllm)])
+def test_a_model_folder_without_weights_is_refused_and_leaves_nothing(tmp_path, capsys, tiny_model, backend):
+    model = tmp_path / "no-weights"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("*.safetensors"))
+    data = make_data(tmp_path / "lb")
+    refused(capsys, run_argv(model, data, tmp_path / "runs", "--backend", backend), "no weight files", str(model))
+    nothing_left(tmp_path / "runs")
+
+
+def test_a_shard_its_index_names_but_missing_is_refused(tmp_path, capsys, tiny_model):
+    model = tmp_path / "sharded"
+    shutil.copytree(tiny_model, model)
+    (model / "model.safetensors").rename(model / "model-00001-of-00002.safetensors")
+    (model / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    refused(capsys, run_argv(model, make_data(tmp_path / "lb"), tmp_path / "runs", "--backend", "hf"),
+            "model-00002-of-00002.safetensors", "missing")
+    nothing_left(tmp_path / "runs")
+
+
+def test_a_run_json_that_is_not_an_object_is_one_line_and_the_folder_is_kept(tmp_path, capsys, tiny_model):
+    folder = tmp_path / "runs" / "r"
+    (folder / "pred").mkdir(parents=True)
+    (folder / "run.json").write_text("[1, 2]")
+    line = {"pred": "x", "answers": ["y"], "all_classes": None, "length": 1, "_id": "hotpotqa-00"}
+    (folder / "pred" / "hotpotqa.jsonl").write_text(json.dumps(line) + "\n")
+    refused(capsys, run_argv(tiny_model, make_data(tmp_path / "lb"), tmp_path / "runs", "--backend", "hf"),
+            "run.json", "JSON object")
+    assert (folder / "run.json").read_text() == "[1, 2]"
+    assert (folder / "pred" / "hotpotqa.jsonl").read_text() == json.dumps(line) + "\n"
+
+
+def test_max_length_below_the_minimum_names_the_minimum(tmp_path, capsys, tiny_model):
+    argv = run_argv(tiny_model, make_data(tmp_path / "lb"), tmp_path / "runs", "--backend", "hf")
+    argv[argv.index("--max-length") + 1] = "1"
+    refused(capsys, argv, "--max-length", "at least 2")
+    argv[argv.index("--max-length") + 1] = "2"  # the minimum is real: it runs
+    assert main(argv) == 0
+
+
+@needs_vllm
+def test_vllm_length_refusal_names_a_max_length_and_leaves_nothing(tmp_path, capsys, tiny_model):
+    data = trec_and_hotpotqa(tmp_path / "lb")
+    argv = run_argv(tiny_model, data, tmp_path / "runs", "--backend", "vllm", "--method", "none")
+    argv[argv.index("--tasks") + 1] = "hotpotqa,trec"
+    argv[argv.index("--max-length") + 1] = "256"
+    err = refused(capsys, argv, "--max-length")
+    assert re.search(r"--max-length (\d+)", err), err
+    nothing_left(tmp_path / "runs")
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@needs_vllm
+def test_the_advised_max_length_is_accepted_by_vllm_and_one_more_is_refused(tmp_path, capsys, tiny_model):
+    """The advice is checked against the engine itself: the named value runs on vLLM, one token more does not."""
+    data = trec_and_hotpotqa(tmp_path / "lb")
+    argv = run_argv(tiny_model, data, tmp_path / "runs", "--backend", "vllm", "--method", "none")
+    argv[argv.index("--tasks") + 1] = "hotpotqa,trec"
+    argv[argv.index("--max-length") + 1] = "256"
+    advised = int(re.search(r"--max-length (\d+)", refused(capsys, argv, "--max-length")).group(1))
+    assert 100 < advised < 256 - 64  # trec's 64 answer tokens alone rule out more
+    argv[argv.index("--max-length") + 1] = str(advised + 1)
+    assert re.search(r"--max-length (\d+)", refused(capsys, argv, "--max-length")).group(1) == str(advised)
+    argv[argv.index("--max-length") + 1] = str(advised)
+    assert main(argv) == 0
+    info = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
+    assert info["status"] == "complete" and info["engine_max_length"] <= 256
