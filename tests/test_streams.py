@@ -78,3 +78,21 @@ def test_vllm_logs_go_to_stderr_and_no_progress_silences_their_info_lines(tmp_pa
     # longeval's own lines only: the banner, the outcome, the score table
     assert lines[0].startswith("run v: ") and lines[1].startswith(str(tmp_path / "runs" / "v") + ": complete")
     assert lines[2].split() == ["task", "v"] and lines[4].split()[0] == "hotpotqa" and len(lines) == 5
+
+
+@pytest.mark.slow
+def test_warnings_go_to_stderr_and_the_banner_names_the_chat_wrapper(tmp_path, capsys, tiny_model):
+    """stdout holds results (a script may parse them); a warning there would be read as one."""
+    from longeval.cli import main
+
+    data = make_data(tmp_path / "lb", n=1)
+    argv = ["run", "--model", str(tiny_model), "--tasks", "hotpotqa", "--data", str(data), "--out",
+            str(tmp_path / "runs"), "--backend", "hf", "--method", "none", "--max-length", "400", "--no-progress"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.out.lower()
+    warning = [line for line in captured.err.splitlines() if "exceed the 256 that method none covers" in line]
+    assert len(warning) == 1 and warning[0].startswith("longeval run: warning: "), captured.err
+    banner = captured.out.splitlines()[0]
+    # the wrapper is named as a chat wrapper, not as something that reads like the backend ("hf")
+    assert "chat wrapper: hf template" in banner and "hf chat wrapper" not in banner, banner
