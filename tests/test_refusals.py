@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -68,15 +67,6 @@ def test_an_empty_data_file_is_named_and_leaves_nothing(tmp_path, capsys, tiny_m
     nothing_left(tmp_path / "runs")
 
 
-def trec_and_hotpotqa(folder: Path) -> Path:
-    """Two tasks with different answer lengths (trec 64 tokens, no chat wrapper; hotpotqa 32, chat-wrapped)."""
-    make_data(folder, "hotpotqa")
-    record = {"input": "What is a river?", "context": " ".join(f"Q: what is {w}? Type: DESC" for w in range(60)),
-              "answers": ["DESC"], "length": 300, "all_classes": ["DESC", "ENTY"], "_id": "trec-00"}
-    (folder / "data" / "trec.jsonl").write_text(json.dumps(record) + "\n")
-    return folder
-
-
 needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed")
 
 
@@ -118,33 +108,3 @@ def test_max_length_below_the_minimum_names_the_minimum(tmp_path, capsys, tiny_m
     refused(capsys, argv, "--max-length", "at least 2")
     argv[argv.index("--max-length") + 1] = "2"  # the minimum is real: it runs
     assert main(argv) == 0
-
-
-@needs_vllm
-def test_vllm_length_refusal_names_a_max_length_and_leaves_nothing(tmp_path, capsys, tiny_model):
-    data = trec_and_hotpotqa(tmp_path / "lb")
-    argv = run_argv(tiny_model, data, tmp_path / "runs", "--backend", "vllm", "--method", "none")
-    argv[argv.index("--tasks") + 1] = "hotpotqa,trec"
-    argv[argv.index("--max-length") + 1] = "256"
-    err = refused(capsys, argv, "--max-length")
-    assert re.search(r"--max-length (\d+)", err), err
-    nothing_left(tmp_path / "runs")
-
-
-@pytest.mark.slow
-@pytest.mark.vllm
-@needs_vllm
-def test_the_advised_max_length_is_accepted_by_vllm_and_one_more_is_refused(tmp_path, capsys, tiny_model):
-    """The advice is checked against the engine itself: the named value runs on vLLM, one token more does not."""
-    data = trec_and_hotpotqa(tmp_path / "lb")
-    argv = run_argv(tiny_model, data, tmp_path / "runs", "--backend", "vllm", "--method", "none")
-    argv[argv.index("--tasks") + 1] = "hotpotqa,trec"
-    argv[argv.index("--max-length") + 1] = "256"
-    advised = int(re.search(r"--max-length (\d+)", refused(capsys, argv, "--max-length")).group(1))
-    assert 100 < advised < 256 - 64  # trec's 64 answer tokens alone rule out more
-    argv[argv.index("--max-length") + 1] = str(advised + 1)
-    assert re.search(r"--max-length (\d+)", refused(capsys, argv, "--max-length")).group(1) == str(advised)
-    argv[argv.index("--max-length") + 1] = str(advised)
-    assert main(argv) == 0
-    info = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
-    assert info["status"] == "complete" and info["engine_max_length"] <= 256
