@@ -48,3 +48,27 @@ def test_written_files_get_the_mode_open_would_give_them(tmp_path, umask, writer
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "new.json").stat().st_mode)
     assert mode == stat.S_IMODE((tmp_path / "by-open.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_run_folder_is_readable_by_others(tmp_path, echo_model):
+    """run.json and result.json as `longeval run` writes them (echo engine): 0644 under umask 022, not 0600."""
+    import json
+    import os
+    import stat
+
+    from longeval.cli import main
+
+    (tmp_path / "lb" / "data").mkdir(parents=True)
+    record = {"input": "q?", "context": "some context " * 20, "answers": ["a"], "length": 40, "all_classes": None,
+              "_id": "hotpotqa-00"}
+    (tmp_path / "lb" / "data" / "hotpotqa.jsonl").write_text(json.dumps(record) + "\n")
+    old = os.umask(0o022)
+    try:
+        assert main(["run", "--model", str(echo_model), "--tasks", "hotpotqa", "--data", str(tmp_path / "lb"),
+                     "--out", str(tmp_path / "runs"), "--backend", "echo", "--max-length", "100", "--run-name", "r",
+                     "--no-progress"]) == 0
+    finally:
+        os.umask(old)
+    folder = tmp_path / "runs" / "r"
+    for path in (folder / "run.json", folder / "pred" / "result.json", folder / "pred" / "hotpotqa.jsonl"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
