@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from typing import Any, TextIO
 
 from longeval import __version__
 from longeval.errors import UserError
@@ -50,7 +52,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class ClosedPipeTolerantStdout:
+    """stdout that outlives its reader: once `| head` has gone, the rest of the output goes to /dev/null.
+
+    A reader closing the pipe is not an error of the command, so it must neither print a traceback nor stop a run
+    in the middle of a sweep (a SIGPIPE default would also kill the process on any closed socket it writes to).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def _reader_gone(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    real_stdout = sys.stdout
+    if sys.stdout is sys.__stdout__ and sys.stdout is not None:  # not when a test captures the output
+        sys.stdout = ClosedPipeTolerantStdout(sys.stdout)  # type: ignore[assignment]
+    try:
+        return _main(argv)
+    finally:
+        if sys.stdout is not real_stdout:
+            sys.stdout.flush()
+            sys.stdout = real_stdout
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # only a command that hands them on (serve -> vllm serve) takes options longeval does not know

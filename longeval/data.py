@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +79,11 @@ class DataSource:
             return self._generate(task, limit)
         display, raw = self.read_bytes(task.file_stem)
         self.file_sha256[f"{task.file_stem}.jsonl"] = hashlib.sha256(raw).hexdigest()
-        return parse_records(raw, display, limit=limit)
+        records = parse_records(raw, display, limit=limit)
+        if not records and (limit is None or limit > 0):
+            raise UserError("holds no records (an empty data file; LongBench task files hold one JSON record a "
+                            "line)", path=display)
+        return records
 
     def _generate(self, task: Task, limit: int | None) -> list[dict[str, Any]]:
         """A synthetic task's records from its generator; their hash joins the data checksum like a file's."""
@@ -171,14 +174,54 @@ def open_source(spec: str | Path) -> DataSource:
 
 
 def download_hub_zip() -> Path:
-    """Fetch (or reuse from the Hugging Face cache) the official data.zip; offline is a one-line UserError."""
-    from huggingface_hub import hf_hub_download
+    """Fetch (or reuse from the Hugging Face cache) the official data.zip; offline is a one-line UserError.
+
+    The cache is tried first without any network call; when the file is not there and the hub cannot be reached,
+    one quick connection attempt says so at once (huggingface_hub itself would retry for about half a minute).
+    """
+    from huggingface_hub import constants, hf_hub_download
 
     try:
+        return Path(hf_hub_download(repo_id=HUB_REPO, filename=HUB_FILE, repo_type="dataset", local_files_only=True))
+    except Exception:  # noqa: BLE001, S110 - not in the cache (or a broken cache entry): download below
+        pass
+    where = (f"{HUB_FILE} of dataset {HUB_REPO} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}); "
+             f"download it elsewhere and pass --data PATH/TO/{HUB_FILE} or its unpacked folder")
+    if constants.HF_HUB_OFFLINE:
+        raise UserError(f"HF_HUB_OFFLINE is set and {where}")
+    unreachable = hub_unreachable(constants.ENDPOINT)
+    if unreachable:
+        raise UserError(f"the Hugging Face hub cannot be reached ({unreachable}) and {where} "
+                        "(set HF_HUB_OFFLINE=1 to use only the cache)")
+    try:
         return Path(hf_hub_download(repo_id=HUB_REPO, filename=HUB_FILE, repo_type="dataset"))
-    except Exception as exc:  # noqa: BLE001 - any hub failure (offline, DNS, HTTP, auth) is the same advice
-        reason = type(exc).__name__
-        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-            reason = "HF_HUB_OFFLINE is set and it is not in the cache"
-        raise UserError(f"cannot download {HUB_FILE} of dataset {HUB_REPO} from the Hugging Face hub ({reason}); "
-                        f"download it elsewhere and pass --data PATH/TO/{HUB_FILE} or its unpacked folder") from None
+    except Exception as exc:  # noqa: BLE001 - any hub failure (DNS, HTTP, auth) is the same advice
+        raise UserError(f"cannot download {HUB_FILE} of dataset {HUB_REPO} from the Hugging Face hub "
+                        f"({type(exc).__name__}); download it elsewhere and pass --data PATH/TO/{HUB_FILE} "
+                        "or its unpacked folder") from None
+
+
+def hub_unreachable(endpoint: str, timeout: float = 3.0) -> str | None:
+    """Why a TCP connection to the hub endpoint fails (None when it opens): one try, bounded in time.
+
+    The lookup runs in a daemon thread because a name lookup has no timeout of its own.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    host, port = parts.hostname or "", parts.port or (80 if parts.scheme == "http" else 443)
+    outcome: list[str | None] = []
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"{host}:{port}: {exc.strerror or exc}")
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    return outcome[0] if outcome else f"{host}:{port}: no answer within {timeout:g} s"

@@ -53,6 +53,8 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     except OSError as exc:
         raise UserError(f"cannot write here ({exc.strerror or exc})", path=path) from None
     try:
+        # mkstemp makes the file 0600; a result others publish from must get the mode open() would give it.
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -63,6 +65,13 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise UserError(f"cannot write here ({exc.strerror or exc})", path=path) from None
         raise
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomic(path: str | Path, obj: Any, **dump_kwargs: Any) -> None:

@@ -15,6 +15,8 @@ from longeval.errors import UserError
 from longeval.tasks import Task
 
 CHAT_WRAPPERS = ("hf", "llama2", "none")
+# How a log line names each wrapper (a bare "hf" reads like the transformers backend).
+WRAPPER_LABELS = {"hf": "hf template", "llama2": "llama2 [INST]", "none": "none"}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ left by the kill is dropped on resume, and run.json's counts are recomputed from
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from longeval import __version__
 from longeval.errors import UserError
 from longeval.methods.config import checkpoint_rope
+from longeval.prompts import WRAPPER_LABELS
 from longeval.runs.engines import Engines, engine_key
 from longeval.runs.execute import batches_by_length, execute, pending_prompts
 from longeval.runs.folder import (
@@ -145,7 +147,7 @@ def run_sweep(requests: Sequence[RunRequest], on_event: Callable[[str], None] = 
         for request, inputs, plan, timer, planning_s in prepared:
             wall = time.perf_counter() - planning_s
             for warning in plan.warnings:
-                on_event(warning)
+                print(f"longeval run: {warning}", file=sys.stderr)  # stdout holds results a script may read
             folder = RunFolder.open(plan.folder)
             try:
                 result = _run_in(folder, request, inputs, plan, timer, wall, on_event, engines)
@@ -181,7 +183,8 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
 
     low, high = min(plan.budgets.values()), max(plan.budgets.values())
     budget_text = f"{low}" if low == high else f"{low}-{high}"
-    on_event(f"run {plan.run_name}: method {plan.method.spec}, {inputs.wrapper} chat wrapper, window {plan.window}, "
+    wrapper = WRAPPER_LABELS.get(inputs.wrapper, inputs.wrapper)
+    on_event(f"run {plan.run_name}: method {plan.method.spec}, chat wrapper: {wrapper}, window {plan.window}, "
              f"prompt budget {budget_text} tokens -> {folder.path}")
 
     started = time.perf_counter()
@@ -219,6 +222,7 @@ def parse_max_lengths(text: str | None) -> list[int | None]:
     for part in text.split(","):
         part = part.strip()
         if not part.isdigit() or int(part) < 2:
-            raise UserError(f"--max-length takes positive token counts separated by commas, got '{text}'")
+            raise UserError(f"--max-length takes token counts of at least 2 (middle truncation keeps one token from "
+                            f"each end), separated by commas; got '{text}'")
         values.append(int(part))
     return values

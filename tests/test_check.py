@@ -116,3 +116,80 @@ def test_summary_is_appended_to_github_step_summary(runs, tmp_path, monkeypatch,
     assert text.startswith("earlier step\n")
     assert text.count("### longeval check:") == 2
     assert passed in text and failed in text and text.index(passed) < text.index(failed)  # as printed, in order
+
+
+@pytest.mark.parametrize("flag, value", [("--max-drop", "nan"), ("--max-drop", "inf"), ("--max-drop", "-1"),
+                                         ("--max-task-drop", "nan"), ("--max-task-drop", "inf"),
+                                         ("--max-task-drop", "-0.5"), ("--max-drop", "-inf")])
+def test_allowances_that_would_disarm_the_gate_are_refused(runs, capsys, flag, value):
+    """NaN makes every comparison false (a 100-point drop would pass); inf and negatives are no allowance either."""
+    base, chat = runs / "llama2-7b", runs / "llama2-7b-chat"
+    assert check(base, "--baseline", chat, f"{flag}={value}") == 2
+    err = capsys.readouterr().err
+    assert flag in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def _run_folder(root: Path, name: str, preds: dict[str, list[dict]], *, status: str = "complete",
+                limit: int | None = None, data: dict[str, str] | None = None) -> Path:
+    """A run folder as `longeval run` leaves it: run.json, pred/<task>.jsonl, pred/result.json (scored here)."""
+    from longeval.scoring import score_folder
+
+    folder = root / name
+    (folder / "pred").mkdir(parents=True)
+    for task, lines in preds.items():
+        (folder / "pred" / f"{task}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    score_folder(folder / "pred")
+    (folder / "run.json").write_text(json.dumps({
+        "run_name": name, "status": status, "limit": limit, "data": {"files": data or {}},
+        "records": {t: {"done": len(lines), "total": len(lines)} for t, lines in preds.items()}}))
+    return folder
+
+
+def _preds(task: str, ids: list[int], right: set[int]) -> list[dict]:
+    return [{"pred": "yes" if i in right else "no", "answers": ["yes"], "all_classes": None, "length": 100,
+             "_id": f"{task}-{i}"} for i in ids]
+
+
+def test_runs_not_scored_on_the_same_records_are_refused_unless_allowed(tmp_path, capsys):
+    full = _run_folder(tmp_path, "full", {"triviaqa": _preds("triviaqa", [0, 1, 2, 3], {0, 1})},
+                       data={"triviaqa.jsonl": "a" * 64})
+    # --limit 2 on the same data: 2 of 4 records, and both right: +50 points that say nothing
+    limited = _run_folder(tmp_path, "limited", {"triviaqa": _preds("triviaqa", [0, 1], {0, 1})}, limit=2,
+                          data={"triviaqa.jsonl": "a" * 64})
+    assert check(limited, "--baseline", full) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not scored on the same records" in err and "2 records, the baseline 4" in err
+    assert check(limited, "--baseline", full, "--allow-partial") == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "2 records, the baseline 4" in out  # compared, and the summary says on what
+
+    # A partial run (killed, not resumed) is refused even if it holds as many records as the baseline.
+    partial = _run_folder(tmp_path, "partial", {"triviaqa": _preds("triviaqa", [0, 1, 2, 3], {0, 1})},
+                          status="partial", data={"triviaqa.jsonl": "a" * 64})
+    assert check(partial, "--baseline", full) == 2
+    assert "is partial" in capsys.readouterr().err
+    # Other records (same count), and other data (same records, file checksum changed)
+    other_ids = _run_folder(tmp_path, "other-ids", {"triviaqa": _preds("triviaqa", [0, 1, 2, 9], {0, 1})},
+                            data={"triviaqa.jsonl": "a" * 64})
+    assert check(other_ids, "--baseline", full) == 2
+    assert "other records (1 of 4" in capsys.readouterr().err
+    other_data = _run_folder(tmp_path, "other-data", {"triviaqa": _preds("triviaqa", [0, 1, 2, 3], {0, 1})},
+                             data={"triviaqa.jsonl": "b" * 64})
+    assert check(other_data, "--baseline", full) == 2
+    assert "triviaqa.jsonl: other data" in capsys.readouterr().err
+    # The same records and data: compared as before.
+    same = _run_folder(tmp_path, "same", {"triviaqa": _preds("triviaqa", [3, 2, 1, 0], {0})},
+                       data={"triviaqa.jsonl": "a" * 64})
+    assert check(same, "--baseline", full) == 1  # 25 points down on the one task
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_a_limited_run_against_a_baseline_without_prediction_files_is_refused(runs, tmp_path, capsys):
+    """A CSV or bare result.json has no prediction file to count: the limits in the metadata must then agree."""
+    limited = _run_folder(tmp_path, "limited", {"trec": [json.loads(line) for line in
+                                                         (runs / "llama2-7b" / "trec.jsonl").open()][:3]}, limit=3)
+    bare = tmp_path / "bare"
+    _write(bare / "result.json", (runs / "llama2-7b" / "result.json").read_text())
+    assert check(limited, "--baseline", bare, "--allow-missing") == 2
+    assert "limited to the first 3 records per task, the baseline to all records" in capsys.readouterr().err
+    assert check(limited, "--baseline", bare, "--allow-missing", "--allow-partial") in (0, 1)

@@ -115,15 +115,70 @@ def test_bad_data_argument(tmp_path):
         open_source(text_file)
 
 
-def test_hub_offline_is_one_clear_line(tmp_path):
-    """The hub cannot be reached here: with HF_HUB_OFFLINE=1 and an empty cache the download must fail cleanly."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+def _open_hub_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess:
     code = ("import sys\nfrom longeval.data import open_source\nfrom longeval.errors import UserError\n"
-            "try:\n    open_source('hub')\nexcept UserError as exc:\n    print(exc)\n    sys.exit(2)\n")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+            "try:\n    print(open_source('hub').describe)\nexcept UserError as exc:\n    print(exc)\n    sys.exit(2)\n")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _closed_local_endpoint() -> str:
+    """An endpoint nothing listens on: the hub as it is from a machine without network (refused at once)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_hub_offline_is_one_clear_line(tmp_path):
+    """With HF_HUB_OFFLINE=1 and an empty cache the download fails cleanly, naming the variable and the cache."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    done = _open_hub_in_subprocess(env)
     assert done.returncode == 2, done.stderr
-    assert_one_line_error(done.stdout, "THUDM/LongBench", "--data")
+    assert_one_line_error(done.stdout, "THUDM/LongBench", "--data", "HF_HUB_OFFLINE is set",
+                          str(tmp_path / "hf-home" / "hub"))
     assert "Traceback" not in done.stderr
+
+
+def test_unreachable_hub_fails_at_once_without_retries(tmp_path):
+    """No HF_HUB_OFFLINE, no network: one connection attempt, then one line naming HF_HUB_OFFLINE and the cache —
+    not huggingface_hub's retry loop (its 'thrown while requesting' / 'Retrying in' warnings, about 24 s)."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf-home"), "HF_ENDPOINT": _closed_local_endpoint()}
+    env.pop("HF_HUB_OFFLINE", None)
+    done = _open_hub_in_subprocess(env)
+    assert done.returncode == 2, done.stderr
+    message = done.stdout.strip()
+    assert "\n" not in message and "cannot be reached" in message and "HF_HUB_OFFLINE" in message
+    assert str(tmp_path / "hf-home" / "hub") in message
+    assert "Retrying" not in done.stderr and "thrown while requesting" not in done.stderr, done.stderr
+
+
+def test_hub_data_in_the_cache_is_used_without_the_network(tmp_path):
+    """The hub is unreachable here, so its cache is populated by hand in huggingface_hub's layout (a fake of the
+    download only); the cached data.zip must be found without any request."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf-home" / "hub" / "datasets--THUDM--LongBench"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    with zipfile.ZipFile(repo / "snapshots" / commit / "data.zip", "w") as archive:
+        archive.writestr("data/hotpotqa.jsonl", json.dumps(record(0)) + "\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf-home"), "HF_ENDPOINT": _closed_local_endpoint()}
+    env.pop("HF_HUB_OFFLINE", None)
+    done = _open_hub_in_subprocess(env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == f"hf://datasets/THUDM/LongBench@{commit}/data.zip"
+    assert "thrown while requesting" not in done.stderr, done.stderr
+
+
+def test_an_empty_data_file_is_named_as_empty(tmp_path):
+    """Not the misleading 'no LongBench prediction files' the scorer used to say after running nothing."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "hotpotqa.jsonl").write_text("\n")
+    with pytest.raises(UserError, match="no records") as info:
+        open_source(tmp_path).load(get_task("hotpotqa"))
+    assert info.value.path == str(tmp_path / "data" / "hotpotqa.jsonl")
 
 
 def test_unicode_line_separators_inside_strings_do_not_split_records(tmp_path):

@@ -155,3 +155,11 @@ def test_interrupted_extend_leaves_nothing_and_reruns(tiny_model: Path, tmp_path
     reference = tmp_path / "plain"
     reference.mkdir()
     assert (out.stat().st_mode & 0o777) == (reference.stat().st_mode & 0o777)  # not mkdtemp's private 0700
+
+
+def test_output_where_nothing_can_be_written_is_one_line(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    """/proc takes no new folders (as a read-only mount or a folder without permission would not)."""
+    assert extend(tiny_model, "/proc/longeval-x", "yarn") == 2
+    err = capsys.readouterr().err
+    assert "cannot write here" in err and "/proc/longeval-x" in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err

@@ -29,3 +29,46 @@ def test_unwritable_targets_are_user_errors(tmp_path, writer, payload):
     a_file.write_text("x")
     with pytest.raises(UserError, match="cannot write here"):
         writer(a_file / "child.txt", payload)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+@pytest.mark.parametrize("writer,payload", [(write_atomic, "text"), (write_bytes_atomic, b"\x89PNG")])
+def test_written_files_get_the_mode_open_would_give_them(tmp_path, umask, writer, payload):
+    """mkstemp's 0600 must not reach results others publish from: the mode is 0666 less the umask, as open()."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        writer(tmp_path / "new.json", payload)
+        writer(tmp_path / "new.json", payload)  # a replaced file too
+        with open(tmp_path / "by-open.json", "w") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "new.json").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "by-open.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_run_folder_is_readable_by_others(tmp_path, echo_model):
+    """run.json and result.json as `longeval run` writes them (echo engine): 0644 under umask 022, not 0600."""
+    import json
+    import os
+    import stat
+
+    from longeval.cli import main
+
+    (tmp_path / "lb" / "data").mkdir(parents=True)
+    record = {"input": "q?", "context": "some context " * 20, "answers": ["a"], "length": 40, "all_classes": None,
+              "_id": "hotpotqa-00"}
+    (tmp_path / "lb" / "data" / "hotpotqa.jsonl").write_text(json.dumps(record) + "\n")
+    old = os.umask(0o022)
+    try:
+        assert main(["run", "--model", str(echo_model), "--tasks", "hotpotqa", "--data", str(tmp_path / "lb"),
+                     "--out", str(tmp_path / "runs"), "--backend", "echo", "--max-length", "100", "--run-name", "r",
+                     "--no-progress"]) == 0
+    finally:
+        os.umask(old)
+    folder = tmp_path / "runs" / "r"
+    for path in (folder / "run.json", folder / "pred" / "result.json", folder / "pred" / "hotpotqa.jsonl"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

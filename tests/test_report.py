@@ -11,7 +11,9 @@ import csv
 import io
 import json
 import math
+import os
 import shutil
+import stat
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -330,6 +332,11 @@ def test_plots_are_written_and_embedded(real_runs, tmp_path, capsys):
         assert str(out / name) in err
     page = (out / "leaderboard.html").read_text()
     assert page.count('src="data:image/png;base64,') == 2
+    # Readable by others (0644 under the usual umask 022), not mkstemp's 0600.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
     assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
     assert main(["report", str(runs), "--plot", "--baseline", "nobody", "--out", str(out)]) == 2
 
@@ -399,3 +406,55 @@ def test_carried_paper_numbers_agree_with_the_papers_own_macro(table):
         assert len(run.scores) == 12
         label = run.name.split(": ", 1)[1]
         assert abs(mean(list(run.scores.values())) - printed[label]) <= 0.05 + 1e-9
+
+
+def test_paper_delta_compares_like_with_like(tmp_path):
+    """A 3-task run against the paper's 12-task rows: the macro difference is taken over the 3 shared tasks
+    (the difference of the two rows' own macros compared a 12-task mean with a 3-task mean: +33 points)."""
+    from longeval.report.collect import collect_runs
+    from longeval.report.plots import delta_table
+    from longeval.report.reference import reference_runs
+    from longeval.report.table import build_leaderboard
+
+    oracle = paper_oracle("Table 2")
+    mine = {"trec": 10.0, "samsum": 5.0, "triviaqa": 20.0}
+    write_run(tmp_path / "r3", mine)
+    board = build_leaderboard(collect_runs([tmp_path / "r3"]) + reference_runs("paper"), None)
+    delta = delta_table(board, "r3")
+    for label, values in oracle.items():
+        expected = sum(values[SHORT[task]] - score for task, score in mine.items()) / 3
+        assert delta.loc[f"paper T2: {label}", "macro"] == pytest.approx(expected)
+    # Rows sharing no task with the baseline get no macro difference at all.
+    write_run(tmp_path / "other", {"qasper": 30.0})
+    board = build_leaderboard(collect_runs([tmp_path / "r3", tmp_path / "other"]), None)
+    assert math.isnan(delta_table(board, "r3").loc["other", "macro"])
+
+
+def test_best_is_marked_only_where_runs_differ(tmp_path, capsys):
+    """All runs at 0.00 on a task: none is better, so none is marked best (bold); a real winner still is."""
+    runs = tmp_path / "runs"
+    write_run(runs / "a", {"trec": 0.0, "samsum": 40.0, "lcc": 50.0})
+    write_run(runs / "b", {"trec": 0.0, "samsum": 41.0, "lcc": 50.0})
+    write_run(runs / "c", {"trec": 0.0, "samsum": 39.0, "lcc": 45.0})
+    code, _, _ = report([str(runs), "--format", "html", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0
+    page = (tmp_path / "o" / "leaderboard.html").read_text()
+    assert page.count('class="num best"') == 3  # samsum: b; lcc: a and b (a tie at the top is shared)
+    assert '<td class="num best">0.00</td>' not in page
+
+
+def test_readme_names_the_files_report_writes():
+    """The README's promise about report output must name the files build.py writes (it once promised a
+    leaderboard .png that never existed)."""
+    import re
+
+    from longeval.report.build import DELTA_PLOT, FILE_NAMES, LENGTH_PLOT
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    # The files promised next to the `longeval report ... --plot` example (other commands' PNGs are theirs).
+    example = readme[readme.index("longeval report runs/ --reference paper"):]
+    promised = example[:example.index("\n\n")]
+    assert set(re.findall(r"[\w-]+\.png", promised)) == {LENGTH_PLOT, DELTA_PLOT}
+    assert "leaderboard.{md,csv,html}" in promised and set(FILE_NAMES.values()) == {
+        f"leaderboard.{ext}" for ext in ("md", "csv", "html")}
+    assert ",png}" not in readme

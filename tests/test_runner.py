@@ -260,9 +260,9 @@ def test_hf_run_past_the_covered_length_warns_of_extrapolation(tmp_path, capsys,
     """transformers computes any position, so the run goes on, but the user is told the RoPE table ends earlier."""
     data = make_data(tmp_path / "lb", n=1)
     assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "none", "--max-length", "400")) == 0
-    assert "exceed the 256 that method none covers" in capsys.readouterr().out
+    assert "exceed the 256 that method none covers" in capsys.readouterr().err  # a warning: stderr
     assert main(run_args(tiny_model, data, tmp_path / "runs", "--method", "pi:factor=2", "--max-length", "400")) == 0
-    assert "extrapolation" not in capsys.readouterr().out
+    assert "extrapolation" not in capsys.readouterr().err
 
 
 @pytest.mark.slow

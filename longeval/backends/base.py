@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from longeval.errors import UserError
@@ -19,6 +21,33 @@ def canonical_dtype(dtype: str) -> str:
         return DTYPES[dtype]
     except KeyError:
         raise UserError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})") from None
+
+
+# Weight files transformers and vLLM load from a checkpoint folder (single file or shards named by an index).
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def require_weights(model_dir: str | Path) -> None:
+    """A checkpoint folder must hold its weights (and every shard its index names) before an engine is built.
+
+    Both engines would otherwise fail deep inside their loaders, with a traceback, after the run has started.
+    """
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        return  # not a local folder: the engine resolves it (and names what is wrong)
+    indexes = sorted(folder.glob("*.index.json"))
+    for index in indexes:
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map") or {}
+        except (OSError, ValueError, AttributeError):
+            raise UserError("unreadable shard index (expected JSON with a weight_map)", path=index) from None
+        missing = sorted({str(name) for name in weight_map.values()} - {p.name for p in folder.iterdir()})
+        if missing:
+            raise UserError(f"shard(s) named by this index are missing: {', '.join(missing[:3])}"
+                            + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""), path=index)
+    if not indexes and not any(p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) for p in folder.iterdir()):
+        raise UserError(f"no weight files in this model folder (looked for {', '.join(WEIGHT_SUFFIXES)})",
+                        path=folder)
 
 
 @dataclass(frozen=True)

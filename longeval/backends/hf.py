@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from longeval.backends.base import Generation, GenerationParams, canonical_dtype
+from longeval.backends.base import Generation, GenerationParams, canonical_dtype, require_weights
 from longeval.errors import UserError
 from longeval.methods import Method, method_from_config
 
@@ -77,6 +77,7 @@ def load_hf_model(model_path: str | Path, method: Method | None = None, max_leng
     from longeval.methods.hf import attention_implementation
 
     config, method = extended_config(model_path, method, max_length)
+    require_weights(model_path)
     target = resolve_device(device) if device is not None else None
     attention = attention_implementation(config)
     model = AutoModelForCausalLM.from_pretrained(str(model_path), config=config,

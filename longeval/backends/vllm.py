@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from longeval.backends.base import Generation, GenerationParams, canonical_dtype
+from longeval.backends.base import Generation, GenerationParams, canonical_dtype, require_weights
 from longeval.errors import UserError
 from longeval.methods import Method, method_from_config
 from longeval.methods.config import ROTARY_POSITIONS_KEY, read_config
@@ -122,6 +122,7 @@ class VLLMBackend:
         self.engine_options = {**{k: v for k, v in passed.items() if v is not None}, **dict(engine_args or {})}
         self.model_path = str(model_path)
         config = read_config(model_path)
+        require_weights(model_path)
         self.method = method if method is not None else method_from_config(config)
         # Everything that can refuse the run happens before the (slow) engine start.
         self.max_model_len = plan_engine_length(self.method, config, max_length, max_model_len)

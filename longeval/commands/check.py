@@ -12,8 +12,12 @@ Compare RUN_DIR with a baseline (a run folder, a folder with result.json, or a C
 `longeval report`). The macro is taken over the tasks both have. Prints a markdown summary and
 appends it to $GITHUB_STEP_SUMMARY when that is set.
 
+Scores compare only over the same records: a partial run, a --limit run or one made on other data
+(per-task record counts, _ids and data checksums) is refused with the reason, unless --allow-partial.
+
 exit codes: 0 no regression; 1 macro dropped more than --max-drop points, a task more than
---max-task-drop, or a baseline task is missing from the run; 2 unusable input.
+--max-task-drop, or a baseline task is missing from the run; 2 unusable input (a missing or broken
+file, an allowance that is negative, infinite or NaN, runs not scored on the same records).
 
 example:
   longeval check runs/new-ckpt --baseline results/leaderboard.csv --baseline-run last-release --max-drop 0.5
@@ -39,13 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest allowed drop of any one task, in points, or 'none' (default: 5.0)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="do not fail when the run lacks tasks the baseline has")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="compare even when the two were not scored on the same records (partial, --limit, "
+                        "other data); the summary lists the differences")
 
 
 def run(args: argparse.Namespace) -> int:
     from longeval.errors import UserError
-    from longeval.report.check import compare, summary_markdown
+    from longeval.report.check import check_allowance, compare, summary_markdown
     from longeval.report.collect import collect_runs, load_single_run
 
+    check_allowance(args.max_drop, "--max-drop")  # before any file is read: a flag error is named first
+    check_allowance(args.max_task_drop, "--max-task-drop")
     current = load_single_run(args.path)
     candidates = [run for run in collect_runs([args.baseline]) if not run.is_reference or args.baseline_run]
     if args.baseline_run is not None:
@@ -57,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"baseline holds {len(candidates)} runs ({names}); pick one with --baseline-run",
                         path=args.baseline)
     result = compare(current, candidates[0], max_drop=args.max_drop, max_task_drop=args.max_task_drop,
-                     allow_missing=args.allow_missing)
+                     allow_missing=args.allow_missing, allow_partial=args.allow_partial)
     summary = summary_markdown(result)
     sys.stdout.write(summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

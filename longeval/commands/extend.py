@@ -95,6 +95,7 @@ def _write_checkpoint(base: Path, out: Path, config: dict, max_length: int) -> t
 
 
 def run(args: argparse.Namespace) -> int:
+    from longeval.io import current_umask
     from longeval.methods import UNBOUNDED, parse_method
     from longeval.methods.config import read_config
 
@@ -122,18 +123,21 @@ def run(args: argparse.Namespace) -> int:
 
     # Built in a hidden staging folder next to --out and renamed into place at the end, so an interrupted extend
     # leaves no half-written checkpoint behind (and a re-run is not refused as "not empty").
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the checkpoint gets the usual permissions
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    except OSError as exc:
+        raise UserError(f"cannot write here ({exc.strerror or exc})", path=out) from None
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the checkpoint gets the usual permissions
     try:
         linked, copied = _write_checkpoint(base, staging, config, max_length)
         if out.exists():
             out.rmdir()  # checked empty above
         staging.rename(out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a file that cannot be read or copied
+            raise UserError(f"cannot write the checkpoint ({exc.strerror or exc})", path=out) from None
         raise
     print(f"wrote {out}: method {method.spec}, max_position_embeddings {config['max_position_embeddings']}, "
           f"serves {max_length} positions; weights: {linked} hard-linked, {copied} copied")

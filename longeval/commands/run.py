@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-every", type=int, help="predictions made durable together (fsync); a kill loses at "
                         "most these (default: each engine batch)")
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, bfloat16, float16, float32")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars, and no engine log lines below WARNING (the engines log to stderr)")
     served = parser.add_argument_group("served model (--backend openai; start the server with `longeval serve`)")
     served.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     served.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the server's API key")
@@ -94,7 +95,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.write_every is not None and args.write_every < 1:
         raise UserError(f"--write-every must be at least 1, got {args.write_every}")
+    # Checked here, before any run folder exists (an engine would refuse them only once the run had started).
+    for flag in ("tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs", "data_parallel_size"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if args.gpu_memory_utilization is not None and not 0 < args.gpu_memory_utilization <= 1:
+        raise UserError(f"--gpu-memory-utilization is a share of the GPU's memory, in (0, 1], got "
+                        f"{args.gpu_memory_utilization:g}")
     lengths = parse_max_lengths(args.max_length)
+    from longeval.engine_logs import route_engine_logs
+
+    route_engine_logs(quiet=args.no_progress)
     backend = args.backend or default_backend()
     options = engine_options(args)
     check_backend_takes(backend, {**options, "engine_args": args.engine_arg})

@@ -3,10 +3,14 @@
 Both macros are taken over the tasks the two runs have in common, so a run with more (or fewer) tasks is not
 judged on a different mean. A task the baseline has and the run lacks fails the gate unless allowed: a task that
 silently disappears from an evaluation is a regression of its own.
+
+Scores are only comparable over the same records: a partial run, a `--limit` run, or one made on other data is
+refused (unusable input, exit 2) with the reason, unless the caller allows it (`--allow-partial`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from longeval.errors import UserError
@@ -37,6 +41,7 @@ class CheckResult:
     missing: list[str] = field(default_factory=list)  # the baseline has them, the run does not
     extra: list[str] = field(default_factory=list)  # the run has them, the baseline does not
     allow_missing: bool = False
+    unlike: list[str] = field(default_factory=list)  # why the record sets differ (compared anyway: allowed)
 
     @property
     def macro_baseline(self) -> float:
@@ -89,10 +94,46 @@ def _label(key: str) -> str:
     return column_label(task) + (f"[{bucket}" if bucket else "")
 
 
+def check_allowance(value: float | None, option: str) -> None:
+    """An allowance that is NaN (every comparison false), infinite or negative would disarm or break the gate."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise UserError(f"{option} must be a finite number of points >= 0, got {value:g}")
+
+
+def record_set_differences(current: RunResult, baseline: RunResult, tasks: list[str]) -> list[str]:
+    """Why the two runs' scores on `tasks` were not computed on the same records (empty: no known difference)."""
+    reasons = []
+    for run, role in ((current, "run"), (baseline, "baseline")):
+        if run.status == "partial":
+            reasons.append(f"the {role} '{run.name}' is partial (not every record was predicted)")
+    unknown = False
+    for task in tasks:
+        now, before = current.record_set(task), baseline.record_set(task)
+        if now is None or before is None:
+            unknown = True
+            continue
+        if now.count != before.count:
+            reasons.append(f"{task}: the run scored {now.count} records, the baseline {before.count}")
+        elif now.ids is not None and before.ids is not None and now.ids != before.ids:
+            reasons.append(f"{task}: other records ({len(now.ids - before.ids)} of {now.count} are not the "
+                           "baseline's)")
+    if unknown and current.limit != baseline.limit:  # no prediction files to count: the limits must agree
+        reasons.append(f"the run was limited to {_limit(current.limit)}, the baseline to {_limit(baseline.limit)}")
+    for name in sorted(set(current.data_files) & set(baseline.data_files)):
+        if name.rsplit(".", 1)[0].removesuffix("_e") in tasks and \
+                current.data_files[name] != baseline.data_files[name]:
+            reasons.append(f"{name}: other data (its sha256 differs between the two runs)")
+    return reasons
+
+
+def _limit(limit: int | None) -> str:
+    return "all records" if limit is None else f"the first {limit} records per task"
+
+
 def compare(current: RunResult, baseline: RunResult, *, max_drop: float, max_task_drop: float | None,
-            allow_missing: bool = False) -> CheckResult:
-    if max_drop < 0 or (max_task_drop is not None and max_task_drop < 0):
-        raise UserError("allowed drops (--max-drop, --max-task-drop) must be >= 0 points")
+            allow_missing: bool = False, allow_partial: bool = False) -> CheckResult:
+    check_allowance(max_drop, "--max-drop")
+    check_allowance(max_task_drop, "--max-task-drop")
     now, before = current.entries(), baseline.entries()
     common = set(now) & set(before)
     if not common:
@@ -100,9 +141,14 @@ def compare(current: RunResult, baseline: RunResult, *, max_drop: float, max_tas
                         f"(run: {', '.join(_order(set(now))) or 'none'}; baseline: "
                         f"{', '.join(_order(set(before))) or 'none'})")
     entries = [EntryDelta(key, before[key], now[key]) for key in _order(common)]
+    unlike = record_set_differences(current, baseline, list(dict.fromkeys(k.split("[", 1)[0] for k in common)))
+    if unlike and not allow_partial:
+        raise UserError(f"run '{current.name}' and baseline '{baseline.name}' were not scored on the same records, "
+                        f"so their scores do not compare: {'; '.join(unlike)} (--allow-partial compares them "
+                        "anyway)")
     return CheckResult(current, baseline, entries, max_drop, max_task_drop,
                        missing=_order(set(before) - set(now)), extra=_order(set(now) - set(before)),
-                       allow_missing=allow_missing)
+                       allow_missing=allow_missing, unlike=unlike)
 
 
 def summary_markdown(result: CheckResult) -> str:
@@ -113,9 +159,9 @@ def summary_markdown(result: CheckResult) -> str:
     lines.append(f"Macro over the {len(result.entries)} common task(s): {result.macro_baseline:.2f} → "
                  f"{result.macro_current:.2f} ({result.macro_delta:+.2f} points). "
                  f"Allowed drop: macro {result.max_drop:g}, per task {task_rule}.")
-    if result.current.status == "partial":
-        lines.append("")
-        lines.append("Note: the run is marked partial (not every record was predicted).")
+    if result.unlike:
+        lines += ["", "Note: compared although not scored on the same records (--allow-partial):"]
+        lines += [f"- {reason}" for reason in result.unlike]
     lines += ["", "| Task | Baseline | Run | Change | |", "|---|---:|---:|---:|---|"]
     for entry in result.entries:
         mark = "FAIL" if result.task_failed(entry) else ("better" if entry.delta > EPSILON else "ok")

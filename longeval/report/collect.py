@@ -23,6 +23,14 @@ BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eva
 META_COLUMNS = ("run", "model", "method", "max_length", "source", "status", "limit", "bucket")
 
 
+@dataclass(frozen=True)
+class RecordSet:
+    """Which records one task of a run was scored on: how many, and their `_id`s when the file carries them."""
+
+    count: int
+    ids: frozenset[str] | None
+
+
 @dataclass
 class RunResult:
     """The scores of one run (measured or published) plus what identifies it in a table."""
@@ -37,6 +45,34 @@ class RunResult:
     status: str | None = None  # run.json status ("complete"/"partial"); None for plain folders
     limit: int | None = None  # run.json limit: only the first N records of each task were predicted
     path: str | None = None
+    pred_dir: str | None = None  # where its <task>.jsonl prediction files are, when it has them
+    data_files: dict[str, str] = field(default_factory=dict)  # run.json: data file name -> sha256
+
+    def record_set(self, task: str) -> RecordSet | None:
+        """The records task `task` was scored on, from its prediction file (None: no file to tell)."""
+        if self.pred_dir is None:
+            return None
+        path = Path(self.pred_dir) / f"{task}.jsonl"
+        if not path.is_file():
+            return None
+        count, ids = 0, set()
+        try:
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if not line.strip():
+                        continue
+                    count += 1
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        raise UserError("malformed prediction line", path=path, line=count) from None
+                    record_id = record.get("_id") if isinstance(record, dict) else None
+                    if isinstance(record_id, str):
+                        ids.add(record_id)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read ({exc})", path=path) from None
+        # Official pred.py writes no _id: then only the count can be compared.
+        return RecordSet(count, frozenset(ids) if len(ids) == count else None)
 
     @property
     def is_reference(self) -> bool:
@@ -125,6 +161,8 @@ def _measured_run(folder: Path) -> RunResult:
         status=record.status,
         limit=record.limit,
         path=str(folder),
+        pred_dir=str(folder / "pred"),
+        data_files=dict(record.data.files),
     )
 
 
@@ -143,7 +181,8 @@ def _compact(value: Any) -> str:
 def _plain_run(folder: Path, result: Path) -> RunResult:
     name = folder.name if folder.name != "pred" else folder.parent.name
     scores, buckets = parse_result(_read_json(result), result)
-    return RunResult(name=name or str(folder), scores=scores, buckets=buckets, model=name, path=str(folder))
+    return RunResult(name=name or str(folder), scores=scores, buckets=buckets, model=name, path=str(folder),
+                     pred_dir=str(result.parent))
 
 
 def _read_json(path: Path) -> Any:
@@ -151,6 +190,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"malformed JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from None
     except OSError as exc:
         raise UserError(f"cannot read ({exc.strerror})", path=path) from None
 

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never a window (CI, servers)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from longeval.errors import UserError  # noqa: E402
 from longeval.io import write_bytes_atomic  # noqa: E402
@@ -64,12 +65,10 @@ def plot_delta_heatmap(board: Leaderboard, baseline: str, path: Path) -> None:
     frame = board.frame.set_index("run", drop=False)
     if baseline not in frame.index:
         raise UserError(f"baseline '{baseline}' is not among the runs ({', '.join(frame.index)})", field="--baseline")
-    others = frame[frame["run"] != baseline]
-    if others.empty:
+    if len(frame) < 2:
         raise UserError("the heat map needs at least one run besides the baseline", field="--baseline")
-    columns = [*board.tasks, "macro"]
-    base = frame.loc[baseline, columns].astype(float)
-    delta = others[columns].astype(float).sub(base, axis=1)
+    delta = delta_table(board, baseline)
+    columns = list(delta.columns)
     values = delta.to_numpy(dtype=float)
     finite = np.abs(values[np.isfinite(values)])
     limit = max(float(finite.max()) if finite.size else 1.0, 1.0)
@@ -82,13 +81,29 @@ def plot_delta_heatmap(board: Leaderboard, baseline: str, path: Path) -> None:
         text = "—" if math.isnan(value) else f"{value:+.1f}"
         dark = not math.isnan(value) and abs(value) > 0.6 * limit
         ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    ax.set_xticks(range(len(columns)), [column_label(c) if c != "macro" else "macro" for c in columns],
+    ax.set_xticks(range(len(columns)), [column_label(c) if c != "macro" else "macro (shared tasks)"
+                                        for c in columns],
                   rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(delta)), [_short(name) for name in delta.index], fontsize=8)
     ax.set_title(f"score minus baseline '{baseline}' (points)", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
     fig.tight_layout()
     _save(fig, path)
+
+
+def delta_table(board: Leaderboard, baseline: str) -> pd.DataFrame:
+    """Each other run's score minus the baseline's, per task, and the macro difference over the tasks both have.
+
+    Each row's own macro averages the tasks that row has, so the difference of two macros would compare, say, the
+    paper's 12-task mean with a 3-task run's mean; the mean of the per-task differences compares like with like
+    (and is missing when the two share no task).
+    """
+    frame = board.frame.set_index("run", drop=False)
+    others = frame[frame["run"] != baseline]
+    base = frame.loc[baseline, board.tasks].astype(float)
+    delta = others[board.tasks].astype(float).sub(base, axis=1)
+    delta["macro"] = delta.mean(axis=1, skipna=True)  # NaN where no task is shared
+    return delta
 
 
 def _save(fig: plt.Figure, path: Path) -> None:

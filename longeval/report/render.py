@@ -213,8 +213,7 @@ def _html_table(board: Leaderboard) -> str:
         css = "macro" if group.key == "macro" else "avg"
         second.append(f'<th class="{css}">{html.escape(text)}</th>')
     measured = board.frame[board.frame["source"] == "measured"]
-    # Best measured value per task column (main table only: bucket rows of one run are not competitors).
-    best = {t: measured[t].max() for t in board.tasks} if board.kind == "main" and len(measured) > 1 else {}
+    best = best_values(measured, board.tasks) if board.kind == "main" else {}
     rows = []
     for _, row in board.frame.iterrows():
         css = ' class="reference"' if row["source"] != "measured" else ""
@@ -233,6 +232,17 @@ def _html_table(board: Leaderboard) -> str:
         rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
     return ('<div class="scroll"><table><thead><tr>' + "".join(first) + "</tr><tr>" + "".join(second)
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+
+
+def best_values(measured: pd.DataFrame, tasks: list[str]) -> dict[str, float]:
+    """Best measured score per task column, for columns where runs differ: when every run ties (all 0.00, say)
+    no cell is better than another, so none is marked. Main table only: bucket rows of one run do not compete."""
+    best = {}
+    for task in tasks:
+        values = measured[task].dropna()
+        if len(values) > 1 and values.max() != values.min():
+            best[task] = float(values.max())
+    return best
 
 
 def _category_spans(tasks: list[str]) -> list[tuple[str, int]]:
