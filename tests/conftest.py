@@ -1,6 +1,7 @@
 """Shared fixtures (the tiny random Llama every engine test runs on) and the rules that keep the test lanes honest.
 
-Markers: `engine` = needs torch/transformers/vLLM, implied by `slow`, `vllm` and the `tiny_model` fixture;
+Markers: `engine` = needs torch/transformers/vLLM, implied by `slow`, `vllm` and the `tiny_model` and
+`echo_model` fixtures;
 `fidelity` = compares with an official oracle carried in tests/fixtures.
 
 The fast lane, `pytest -m "not engine"`, must not load torch: a module whose `pytestmark` declares an engine
@@ -19,10 +20,13 @@ from pathlib import Path
 import pytest
 from _pytest.mark.expression import Expression
 
+pytest_plugins = ("pytester",)  # tests/test_lanes.py checks these rules on throwaway test folders
+
 NO_FIDELITY_SKIPS = "LONGEVAL_NO_FIDELITY_SKIPS"
 ENGINE_MARKS = frozenset({"engine", "slow", "vllm"})
-ENGINE_FIXTURES = frozenset({"tiny_model"})
-HEAVY_MODULES = ("torch", "vllm")
+# Fixtures that need transformers: the tiny model (torch too) and the echo backend's checkpoint (its tokenizer).
+ENGINE_FIXTURES = frozenset({"tiny_model", "echo_model"})
+HEAVY_MODULES = ("torch", "transformers", "vllm")
 
 
 def _strict() -> bool:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_exit_2_one_line as _one_line_exit_2
+from helpers import assert_exit_2_one_line, assert_one_line_error
 from test_runner import make_data, preds_by_id
 
 from longeval.cli import main
@@ -84,7 +84,7 @@ def test_a_lower_limit_on_resume_is_refused_and_the_folder_left_as_it_was(tmp_pa
     out = tmp_path / "runs"
     assert main(echo_args(echo_model, data, out, "--run-name", "r", "--limit", "4")) == 0
     before = (out / "r" / "run.json").read_bytes(), (out / "r" / "pred" / "hotpotqa.jsonl").read_bytes()
-    _one_line_exit_2(capsys, echo_args(echo_model, data, out, "--run-name", "r", "--limit", "2"),
+    assert_exit_2_one_line(capsys, echo_args(echo_model, data, out, "--run-name", "r", "--limit", "2"),
                      "4 hotpotqa predictions", "--limit 2")
     assert ((out / "r" / "run.json").read_bytes(), (out / "r" / "pred" / "hotpotqa.jsonl").read_bytes()) == before
     # The same limit resumes (nothing left to do) and run.json still says what the folder holds.
@@ -177,7 +177,8 @@ def test_a_run_stopped_before_its_first_prediction_does_not_lock_its_folder(tmp_
 def test_a_run_refused_before_its_first_prediction_leaves_nothing_behind(tmp_path, capsys, echo_model, monkeypatch):
     data = make_data(tmp_path / "lb", n=1)
     monkeypatch.setenv("LONGEVAL_ECHO_DELAY", "soon")  # refused when the engine is built, after the folder exists
-    _one_line_exit_2(capsys, echo_args(echo_model, data, tmp_path / "runs", "--run-name", "r"), "LONGEVAL_ECHO_DELAY")
+    assert_exit_2_one_line(capsys, echo_args(echo_model, data, tmp_path / "runs", "--run-name", "r"),
+                           "LONGEVAL_ECHO_DELAY")
     assert not (tmp_path / "runs").exists()
 
 
@@ -194,7 +195,7 @@ def test_a_second_writer_is_refused_at_once_naming_the_holder(tmp_path, echo_mod
         second = start(argv, delay=0)
         _, err = second.communicate(timeout=120)
         assert second.returncode == 2, err
-        assert err.strip().count("\n") == 0 and f"pid {first.pid}" in err and "Traceback" not in err, err
+        assert_one_line_error(err, f"pid {first.pid}")
         assert first.poll() is None, "the refusal should come while the first run still writes"
     finally:
         kill(first)
@@ -219,13 +220,13 @@ def test_resuming_with_other_weights_is_refused(tmp_path, capsys, echo_model):
     assert main(echo_args(model, data, out, "--run-name", "r", "--limit", "1")) == 0
     weights = model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[::-1])  # same names, same size, same config: other weights
-    _one_line_exit_2(capsys, echo_args(model, data, out, "--run-name", "r"), "other settings",
+    assert_exit_2_one_line(capsys, echo_args(model, data, out, "--run-name", "r"), "other settings",
                      "model_weights_sha256")
     assert run_json(out / "r")["records"]["hotpotqa"]["done"] == 1
     # An added shard is other weights too.
     weights.write_bytes(weights.read_bytes()[::-1])
     (model / "extra.safetensors").write_bytes(b"x")
-    _one_line_exit_2(capsys, echo_args(model, data, out, "--run-name", "r"), "model_weights_sha256")
+    assert_exit_2_one_line(capsys, echo_args(model, data, out, "--run-name", "r"), "model_weights_sha256")
 
 
 def test_default_run_names_of_same_named_checkpoints_do_not_collide(tmp_path, echo_model):
