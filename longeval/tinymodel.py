@@ -179,7 +179,7 @@ def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
-        torch_dtype="float32",
+        dtype="float32",
     )
     keys.update(FAMILY_CONFIGS[family])
     config = AutoConfig.for_model(family, **keys)
