@@ -14,6 +14,8 @@ import torch
 from longeval.analysis.entropy import EntropyRecorder, causal_entropy, instrument, measure
 from longeval.cli import main
 
+pytestmark = pytest.mark.engine  # attention entropy on torch tensors and models
+
 PROSE = ("The committee met on Tuesday to discuss the annual report on public transport. Members asked why the "
          "new bus lines were late, and the director answered that the budget had been cut twice. ") * 60
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import GOLDEN_ROPE
 
 from longeval.backends.base import GenerationParams
 from longeval.errors import UserError
@@ -22,7 +23,9 @@ from longeval.methods import parse_method, rope
 from longeval.methods.families import FAMILIES, supported_families
 from longeval.tinymodel import FAMILY_CONFIGS
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "reference" / "methods" / "golden_rope.json"
+pytestmark = pytest.mark.engine  # tiny checkpoints of each family (torch, transformers)
+
+GOLDEN = GOLDEN_ROPE
 VLLM_MISSING = importlib.util.find_spec("vllm") is None
 ORIGINAL_MAX = 256
 MAX_LENGTH = 512  # 2x the original positions: what pi/yarn with factor 2 cover
@@ -117,8 +120,6 @@ def test_eabf_skip_layers_at_or_past_the_layer_count_is_refused(family_models):
 
 
 def _golden_entries() -> list[dict]:
-    if not GOLDEN.is_file():
-        return []
     return [e for e in json.loads(GOLDEN.read_text())["entries"]
             if e["config"]["rope_parameters"]["rope_type"] in ("default", "linear", "yarn", "llama3")]
 
@@ -138,12 +139,11 @@ def _method_for(entry: dict):
                         f"high_freq_factor={rp['high_freq_factor']}")
 
 
-@pytest.mark.parametrize("entry", _golden_entries() or [None], ids=lambda e: e["name"] if e else "absent")
+@pytest.mark.fidelity
+@pytest.mark.parametrize("entry", _golden_entries(), ids=lambda e: e["name"])
 def test_partial_rotary_family_builds_the_golden_frequencies_on_its_rotary_dim(entry):
     """StableLM with head_dim 256 and partial_rotary_factor 0.5 rotates 128 dims: the golden tables (d = 128)
     must come out of both transformers and vLLM, i.e. every formula uses the rotary dim, not the head dim."""
-    if entry is None:
-        pytest.skip("reference golden table not available")
     from transformers import StableLmConfig
     from transformers.models.stablelm.modeling_stablelm import StableLmRotaryEmbedding
 

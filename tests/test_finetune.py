@@ -15,6 +15,8 @@ from longeval.cli import main
 from longeval.finetune.conversations import IGNORE, check_record, encode
 from longeval.finetune.train import Recipe, steps_per_run
 
+pytestmark = pytest.mark.engine  # the training code imports torch
+
 CONVERSATION = {"id": "c1", "conversations": [
     {"from": "system", "value": "Be brief."},
     {"from": "human", "value": "Where did the committee meet on Tuesday?"},

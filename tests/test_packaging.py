@@ -62,7 +62,8 @@ def test_wheel_ships_every_package_and_task_file_and_reads_them(tmp_path):
     assert shipped_tasks == {p.name for p in (ROOT / "tasks").glob("*.yaml")}
     # pyproject lists packages by hand (the tasks/ mapping needs it): every module of longeval/ must be in it.
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "longeval").rglob("*.py")}
-    assert modules - names == set()
+    missing = sorted({m.rsplit("/", 1)[0].replace("/", ".") for m in modules - names})
+    assert not missing, f"add {', '.join(missing)} to [tool.setuptools] packages in pyproject.toml"
     assert "longeval/published/paper_tables.yaml" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

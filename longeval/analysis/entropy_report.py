@@ -12,6 +12,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -54,8 +55,8 @@ def _uniform_entropy(start: int, end: int) -> float:
     return sum(math.log(p + 1) for p in range(start, end)) / (end - start)
 
 
-def summary_rows(model: str, method: str, acc: Accumulated) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
+def summary_rows(model: str, method: str, acc: Accumulated) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for layer in sorted(acc.sums):
         heads = acc.per_head(layer)
         for bucket in range(heads.shape[1]):
@@ -71,8 +72,8 @@ def summary_rows(model: str, method: str, acc: Accumulated) -> list[dict[str, ob
     return rows
 
 
-def head_rows(model: str, method: str, acc: Accumulated) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
+def head_rows(model: str, method: str, acc: Accumulated) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for layer in sorted(acc.sums):
         heads = acc.per_head(layer)
         for head in range(heads.shape[0]):
@@ -86,7 +87,7 @@ def head_rows(model: str, method: str, acc: Accumulated) -> list[dict[str, objec
     return rows
 
 
-def write_csv(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -104,7 +105,7 @@ def _save(fig, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def plot_heatmap(rows: list[dict[str, object]], path: Path, title: str) -> None:
+def plot_heatmap(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """Layer x query-position heat map of the head-mean entropy, one panel per method, at the longest length."""
     import matplotlib
 
@@ -136,12 +137,13 @@ def plot_heatmap(rows: list[dict[str, object]], path: Path, title: str) -> None:
         ax.set_xlabel("query position")
     axes[0][0].set_ylabel("layer")
     axes[0][0].yaxis.get_major_locator().set_params(integer=True)
+    assert image is not None  # one panel per method, at least one method
     fig.colorbar(image, ax=axes[0].tolist(), label="attention entropy (nats, mean over heads)")
     fig.suptitle(f"{title}: entropy by layer and query position at {longest:,} tokens", y=1.03)
     _save(fig, path)
 
 
-def plot_vs_length(rows: list[dict[str, object]], path: Path, title: str) -> None:
+def plot_vs_length(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """Entropy of each length's last position bucket against length: a panel per layer, a line per method."""
     import matplotlib
 
@@ -151,7 +153,7 @@ def plot_vs_length(rows: list[dict[str, object]], path: Path, title: str) -> Non
     methods = list(dict.fromkeys(str(r["method"]) for r in rows))
     layers = sorted({int(r["layer"]) for r in rows})
     lengths = sorted({int(r["length"]) for r in rows})
-    last = {}  # (method, length, layer) -> row of the last bucket
+    last: dict[tuple[Any, int, int], dict[str, Any]] = {}  # (method, length, layer) -> row of the last bucket
     for r in rows:
         key = (r["method"], int(r["length"]), int(r["layer"]))
         if key not in last or int(r["bucket_start"]) > int(last[key]["bucket_start"]):

@@ -83,7 +83,8 @@ def load_hf_model(model_path: str | Path, method: Method | None = None, max_leng
     model = AutoModelForCausalLM.from_pretrained(str(model_path), config=config,
                                                  dtype=resolve_dtype(dtype, target or "cpu"),
                                                  attn_implementation=attention)
-    return (model.to(target) if target is not None else model).eval()
+    # transformers types PreTrainedModel.to through a decorator mypy reads as unbound; the call is the plain one.
+    return (model.to(target) if target is not None else model).eval()  # type: ignore[arg-type]
 
 
 class HFBackend:
@@ -126,6 +127,12 @@ class HFBackend:
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+    def _decode(self, ids: list[int]) -> str:
+        """The text of generated ids (pred.py's decode with skip_special_tokens): one sequence, one string."""
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        assert isinstance(text, str)
+        return text
 
     def generate(self, prompts: Sequence[Sequence[int]], params: GenerationParams) -> list[Generation]:
         """Greedy-decode every prompt; batches hold prompts of similar length (sorted longest first)."""
@@ -180,7 +187,7 @@ class HFBackend:
                 step_positions = step_positions[:, -1:] + 1
                 attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(prompts), 1))], dim=-1)
         seconds = time.perf_counter() - started
-        return [Generation(token_ids=ids, text=self.tokenizer.decode(ids, skip_special_tokens=True),
+        return [Generation(token_ids=ids, text=self._decode(ids),
                            stats={"prompt_tokens": float(len(prompt)), "generated_tokens": float(len(ids)),
                                   "batch_seconds": seconds})
                 for prompt, ids in zip(prompts, new_tokens, strict=True)]

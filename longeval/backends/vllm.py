@@ -205,7 +205,7 @@ class VLLMBackend:
         llm = getattr(self, "_llm", None)
         if llm is None:
             return
-        self._llm = None
+        del self._llm
         engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
         if engine_core is not None and hasattr(engine_core, "shutdown"):
             engine_core.shutdown()

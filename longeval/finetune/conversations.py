@@ -167,8 +167,8 @@ def response_spans(tokenizer: Any, conversation: Conversation) -> tuple[str, lis
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - a template rejecting the conversation (e.g. roles not alternating)
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"the chat template rejects this conversation: {message}", path=conversation.origin) from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"the chat template rejects this conversation: {reason}", path=conversation.origin) from None
     return text, spans
 
 

@@ -132,6 +132,14 @@ class QueryScale:
 Params = dict[str, int | float | None]
 
 
+def number(params: Params, name: str) -> float:
+    """A resolved parameter that always has a value (every one but the optional ones, e.g. attention_factor)."""
+    value = params.get(name)
+    if value is None:
+        raise KeyError(f"parameter {name} has no value")
+    return float(value)
+
+
 class MethodUnit:
     """One context-extension method. Subclass in its own file under longeval/methods/units/ and decorate with
     `@register`; nothing else in longeval needs to change for a method expressible with standard RoPE types."""
@@ -216,8 +224,8 @@ class Method:
     @property
     def spec(self) -> str:
         """Canonical spec: the name plus the parameters that differ from their defaults, in declared order."""
-        parts = [f"{p.name}={format_value(self.params[p.name])}" for p in self.info.params
-                 if self.params.get(p.name) is not None and self.params[p.name] != p.default]
+        parts = [f"{p.name}={format_value(value)}" for p in self.info.params
+                 if (value := self.params.get(p.name)) is not None and value != p.default]
         return self.name + (":" + ",".join(parts) if parts else "")
 
     def __str__(self) -> str:

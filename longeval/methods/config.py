@@ -149,7 +149,8 @@ def checkpoint_rope(config: Mapping[str, Any] | Any) -> dict[str, Any]:
     data = as_dict(config)
     settings = rope_settings(data)
     base = base_rope(data)
-    record = {k: v for k, v in settings.items() if k != "type" and isinstance(v, str | int | float | bool)}
+    record: dict[str, Any] = {k: v for k, v in settings.items()
+                              if k != "type" and isinstance(v, str | int | float | bool)}
     record.update({"rope_theta": base.theta, "original_max_position_embeddings": base.original_max,
                    "rotary_dim": base.dim, "max_position_embeddings": data.get("max_position_embeddings")})
     return record

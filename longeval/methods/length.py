@@ -28,8 +28,8 @@ def default_length(method: Method, config: Mapping[str, Any] | Any) -> int:
 def coverage_explanation(method: Method, config: Mapping[str, Any] | Any) -> str:
     """Why the method covers what it covers, in words (for messages)."""
     original = base_rope(config).original_max
-    if method.params.get("factor") is not None:
-        return f"original {original} x factor {float(method.params['factor']):g}"
+    if (factor := method.params.get("factor")) is not None:
+        return f"original {original} x factor {float(factor):g}"
     return f"the model's original max positions {original}"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from longeval.errors import UserError
 from longeval.methods import rope as formulas
-from longeval.methods.base import MethodUnit, Param, Params, factor_param, format_value, register
+from longeval.methods.base import MethodUnit, Param, Params, factor_param, format_value, number, register
 
 BETA_FAST = Param("beta_fast", float, 32.0, "rotations over L0 above which a dimension keeps RoPE", minimum=0.0,
                   exclusive_minimum=True)
@@ -25,17 +25,17 @@ PHI3_YARN = "transformers reads a Phi-3 config's rope type 'yarn' as 'longrope'"
 
 def check_betas(params: Params, context: str) -> None:
     """beta_fast must exceed beta_slow: otherwise the ramp runs backwards (fast dims interpolated, slow kept)."""
-    fast, slow = float(params["beta_fast"]), float(params["beta_slow"])
+    fast, slow = number(params, "beta_fast"), number(params, "beta_slow")
     if fast <= slow:
         raise UserError(f"{context}: beta_fast ({format_value(fast)}) must be greater than beta_slow "
                         f"({format_value(slow)})")
 
 
 def yarn_rope(base, params: Params, attention_factor: float) -> tuple[dict[str, Any], int]:
-    factor = float(params["factor"])
+    factor = number(params, "factor")
     return ({"rope_type": "yarn", "rope_theta": base.theta, "factor": factor,
-             "original_max_position_embeddings": base.original_max, "beta_fast": float(params["beta_fast"]),
-             "beta_slow": float(params["beta_slow"]), "attention_factor": float(attention_factor)},
+             "original_max_position_embeddings": base.original_max, "beta_fast": number(params, "beta_fast"),
+             "beta_slow": number(params, "beta_slow"), "attention_factor": float(attention_factor)},
             int(base.original_max * factor))
 
 
@@ -67,7 +67,7 @@ class Yarn(MethodUnit):
     def rope(self, base, params, max_length):
         attention_factor = params.get("attention_factor")
         if attention_factor is None:
-            attention_factor = formulas.yarn_attention_factor(float(params["factor"]))
+            attention_factor = formulas.yarn_attention_factor(number(params, "factor"))
         return yarn_rope(base, params, float(attention_factor))
 
     def recognise(self, settings, data):
