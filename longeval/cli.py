@@ -88,7 +88,7 @@ class ClosedPipeTolerantStdout:
 def main(argv: list[str] | None = None) -> int:
     real_stdout = sys.stdout
     if sys.stdout is sys.__stdout__ and sys.stdout is not None:  # not when a test captures the output
-        sys.stdout = ClosedPipeTolerantStdout(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = ClosedPipeTolerantStdout(sys.stdout)
     try:
         return _main(argv)
     finally:
