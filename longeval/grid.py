@@ -7,6 +7,7 @@ its own). A cell that fails is reported in the summary and does not stop the oth
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
@@ -104,16 +105,22 @@ def run_cell(request: RunRequest, on_event: Callable[[str], None] = print) -> Ce
     started = time.perf_counter()
     try:
         outcome = run(request, on_event=on_event)
-    except UserError as exc:
-        return CellOutcome(request, "failed", error=str(exc), user_error=True,
-                           seconds=time.perf_counter() - started)
-    except Exception as exc:  # noqa: BLE001 - a crash in one cell is reported, the others go on
-        return CellOutcome(request, "failed", error=f"{type(exc).__name__}: {first_line(exc)}",
-                           seconds=time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - a failing cell is reported, the others go on
+        return failed(request, exc, time.perf_counter() - started)
+    return finished(request, outcome, time.perf_counter() - started)
+
+
+def failed(request: RunRequest, exc: Exception, seconds: float) -> CellOutcome:
+    if isinstance(exc, UserError):
+        return CellOutcome(request, "failed", error=str(exc), user_error=True, seconds=seconds)
+    return CellOutcome(request, "failed", error=f"{type(exc).__name__}: {first_line(exc)}", seconds=seconds)
+
+
+def finished(request: RunRequest, outcome: Any, seconds: float) -> CellOutcome:
     counts = outcome.info.get("records", {}).values()
     return CellOutcome(request, str(outcome.info.get("status", "partial")), folder=outcome.folder,
                        done=sum(c["done"] for c in counts), total=sum(c["total"] for c in counts),
-                       result=outcome.result, info=outcome.info, seconds=time.perf_counter() - started)
+                       result=outcome.result, info=outcome.info, seconds=seconds)
 
 
 def cell_label(request: RunRequest) -> str:
@@ -128,10 +135,37 @@ def first_line(exc: BaseException) -> str:
 
 
 def run_sequential(cells: Sequence[RunRequest], on_outcome: Callable[[CellOutcome], None]) -> list[CellOutcome]:
-    outcomes = []
+    """The cells in order; the lengths of one model and method run as one sweep that shares its engine.
+
+    When a sweep stops on an error, the cells it finished are kept and the rest run one by one, so the error is
+    reported for the cell it belongs to and the other cells still run.
+    """
+    from longeval.runner import run_sweep
+
+    outcomes: list[CellOutcome] = []
+    groups: list[list[RunRequest]] = []
     for cell in cells:
-        outcomes.append(run_cell(cell))
-        on_outcome(outcomes[-1])
+        if groups and (groups[-1][0].model, groups[-1][0].method) == (cell.model, cell.method):
+            groups[-1].append(cell)
+        else:
+            groups.append([cell])
+    for group in groups:
+        done: list[CellOutcome] = []
+        clock = [time.perf_counter()]
+
+        def keep(result: Any, group: list[RunRequest] = group, done: list[CellOutcome] = done,
+                 clock: list[float] = clock) -> None:
+            done.append(finished(group[len(done)], result, time.perf_counter() - clock[0]))
+            clock[0] = time.perf_counter()
+            on_outcome(done[-1])
+
+        if len(group) > 1:
+            with contextlib.suppress(Exception):  # the cells left run alone below, each reporting its own error
+                run_sweep(group, on_result=keep)
+        outcomes += done
+        for cell in group[len(done):]:
+            outcomes.append(run_cell(cell))
+            on_outcome(outcomes[-1])
     return outcomes
 
 

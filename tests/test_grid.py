@@ -155,3 +155,27 @@ def test_data_parallel_engines_predict_what_one_engine_predicts(tmp_path, tiny_m
     assert pred_lines(tmp_path / "runs" / name) == pred_lines(sequential_out / name)
     info = json.loads((tmp_path / "runs" / name / "run.json").read_text())
     assert info["backend"]["options"] == {"data_parallel_size": 2} and info["status"] == "complete"
+
+
+def test_sequential_grid_shares_an_engine_per_sweep_and_isolates_a_failing_cell(tmp_path, capsys, echo_model):
+    """On the echo engine (no torch): the lengths of one method share one engine; a cell refused in the middle of
+    its sweep (its folder holds another configuration) is reported, and the cells after it still run."""
+    data = write_data(tmp_path / "lb")
+    out = tmp_path / "runs"
+    common = ["--model", str(echo_model), "--tasks", "hotpotqa", "--data", str(data), "--backend", "echo",
+              "--out", str(out), "--no-progress"]
+    assert main(["run", *common, "--method", "yarn", "--max-length", "160", "--run-name", "g_yarn_160",
+                 "--chat-template", "none"]) == 0
+    capsys.readouterr()
+    assert main(["run", *common, "--method", "none", "--method", "yarn", "--max-length", "120,160,200",
+                 "--run-name", "g"]) == 2
+    printed = capsys.readouterr().out
+    failed = [line for line in printed.splitlines() if "failed" in line.split()]  # the summary's rows
+    assert len(failed) == 1 and failed[0].startswith("g_yarn_160 ") and "other settings" in failed[0], failed
+    runs = {name: json.loads((out / name / "run.json").read_text()) for name in
+            ("g_none_120", "g_none_160", "g_none_200", "g_yarn_120", "g_yarn_200")}
+    assert all(info["status"] == "complete" for info in runs.values())
+    assert [runs[f"g_none_{n}"]["backend"]["engine_reused"] for n in (120, 160, 200)] == [False, True, True]
+    assert runs["g_yarn_120"]["backend"]["engine_reused"] is False
+    # The refused cell's folder still holds the other configuration, untouched.
+    assert json.loads((out / "g_yarn_160" / "run.json").read_text())["chat_wrapper"] == "none"
