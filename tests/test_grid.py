@@ -119,16 +119,21 @@ def sequential(tmp_path_factory, tiny_model, engines_env):
 def test_ray_grid_writes_the_folders_a_sequential_grid_writes(tmp_path, capsys, tiny_model, sequential, local_ray):
     data, sequential_out = sequential
     out = tmp_path / "runs"
-    # 400 is past the 256 positions 'none' covers on this model: vLLM refuses that cell; the other cells run.
+    # One cell's folder already holds another configuration (an echo-engine run of the same name): that cell is
+    # refused on its worker; the other cells run.
+    echo = grid_args(tiny_model, data, out, methods=("none",), lengths=(400,))
+    assert main([*echo[:echo.index("--backend") + 1], "echo", *echo[echo.index("--backend") + 2:]]) == 0
+    capsys.readouterr()
     assert main(grid_args(tiny_model, data, out, lengths=(*LENGTHS, 400)) + ["--ray"]) == 2
     printed = capsys.readouterr().out
     failed = [line.split() for line in printed.splitlines() if "failed" in line.split()]  # the summary's rows
-    assert len(failed) == 1 and {"none", "400"} <= set(failed[0]) and "256" in failed[0]
+    assert len(failed) == 1 and {"none", "400", "other", "settings"} <= set(failed[0]), failed
     expected = sorted(p.name for p in sequential_out.iterdir())
     assert len(expected) == 4
     assert set(expected) <= {p.name for p in out.iterdir()}
     assert len(list(out.glob("*_eabf_400/pred/hotpotqa.jsonl"))) == 1
-    assert not list(out.glob("*_none_400/pred/*.jsonl"))
+    [refused] = out.glob("*_none_400/run.json")
+    assert json.loads(refused.read_text())["backend"]["name"] == "echo"  # left as it was
     for name in expected:
         assert pred_lines(out / name) == pred_lines(sequential_out / name), name
         ray_result = json.loads((out / name / "pred" / "result.json").read_text())
