@@ -30,6 +30,8 @@ VLLM_MISSING = importlib.util.find_spec("vllm") is None
 ORIGINAL_MAX = 256
 MAX_LENGTH = 512  # 2x the original positions: what pi/yarn with factor 2 cover
 NEW_TOKENS = 8
+# EABF's scale is at most ln 512 / ln 256 = 1.125 here: its effect on greedy tokens shows later in a sequence.
+EABF_NEW_TOKENS = 24
 SPECS = ("none", "pi:factor=2", "yarn:factor=2", "abf", "eabf", "eabf:skip_layers=0")
 ENGINE_SPECS = {"phi3": [s for s in SPECS if not s.startswith("yarn")]}  # refused there (see the refusal test)
 
@@ -59,18 +61,23 @@ def random_prompts(model: Path, lengths: tuple[int, ...], seed: int = 0) -> list
     return [[rng.choice(ordinary) for _ in range(n)] for n in lengths]
 
 
-_HF_CACHE: dict[tuple[str, str, int, int], list[list[int]]] = {}
+_HF_CACHE: dict[tuple[str, str, int, int, int], list[list[int]]] = {}
 
 
-def hf_tokens(model: Path, family: str, spec: str, prompts, max_length: int, seed: int) -> list[list[int]]:
-    """transformers' greedy tokens (cached per family, method, prompt seed and length)."""
+def new_tokens_for(spec: str) -> int:
+    return EABF_NEW_TOKENS if spec.startswith("eabf") else NEW_TOKENS
+
+
+def hf_tokens(model: Path, family: str, spec: str, prompts, max_length: int, seed: int,
+              new_tokens: int = NEW_TOKENS) -> list[list[int]]:
+    """transformers' greedy tokens (cached per family, method, prompt seed, length and answer length)."""
     from longeval.backends.hf import HFBackend
 
-    key = (family, spec, seed, max_length)
+    key = (family, spec, seed, max_length, new_tokens)
     if key not in _HF_CACHE:
         backend = HFBackend(model, parse_method(spec), max_length=max_length, dtype="float32", device="cpu")
         try:
-            _HF_CACHE[key] = [g.token_ids for g in backend.generate(prompts, GenerationParams(NEW_TOKENS))]
+            _HF_CACHE[key] = [g.token_ids for g in backend.generate(prompts, GenerationParams(new_tokens))]
         finally:
             backend.close()
     return _HF_CACHE[key]
@@ -81,10 +88,10 @@ def discriminating_prompts(model: Path, family: str, spec: str, lengths, max_len
     greedy tokens relative to ABF, so the anti-vacuity check can see it ran; the first of a few seeds."""
     if not spec.startswith("eabf"):
         return random_prompts(model, lengths), 0
-    for seed in range(6):
+    for seed in range(4):
         prompts = random_prompts(model, lengths, seed)
-        if hf_tokens(model, family, spec, prompts, max_length, seed) != hf_tokens(model, family, "abf", prompts,
-                                                                                   max_length, seed):
+        if (hf_tokens(model, family, spec, prompts, max_length, seed, EABF_NEW_TOKENS)
+                != hf_tokens(model, family, "abf", prompts, max_length, seed, EABF_NEW_TOKENS)):
             return prompts, seed
     raise AssertionError(f"{spec} gives ABF's tokens on every prompt tried: the query scale has no effect")
 
@@ -211,19 +218,20 @@ def test_vllm_and_hf_agree_on_every_family(family_models, family, spec):
 
     model = family_models[family]
     max_length = ORIGINAL_MAX if spec == "none" else MAX_LENGTH
-    lengths = (120, ORIGINAL_MAX - NEW_TOKENS) if spec == "none" else (300, MAX_LENGTH - NEW_TOKENS)
+    lengths = (120, ORIGINAL_MAX - NEW_TOKENS) if spec == "none" else (300, MAX_LENGTH - new_tokens_for(spec))
     prompts, seed = discriminating_prompts(model, family, spec, lengths, max_length)
-    expected = hf_tokens(model, family, spec, prompts, max_length, seed)
+    new_tokens = new_tokens_for(spec)
+    expected = hf_tokens(model, family, spec, prompts, max_length, seed, new_tokens)
     backend = VLLMBackend(model, parse_method(spec), max_length=max_length, dtype="float32")
     try:
-        got = [g.token_ids for g in backend.generate(prompts, GenerationParams(NEW_TOKENS))]
+        got = [g.token_ids for g in backend.generate(prompts, GenerationParams(new_tokens))]
     finally:
         backend.close()
     assert got == expected
-    assert sum(len(t) for t in got) >= NEW_TOKENS + 2  # enough tokens compared (EOS may end one early)
+    assert sum(len(t) for t in got) >= new_tokens + 2  # enough tokens compared (EOS may end one early)
     if spec != "none":
         # Anti-vacuity: the method changes transformers' output on these prompts, so vLLM really applied it.
-        assert hf_tokens(model, family, "none", prompts, max_length, seed) != expected
+        assert hf_tokens(model, family, "none", prompts, max_length, seed, new_tokens) != expected
     if spec.startswith("eabf"):
         # ... and the query scale really ran (ABF alone gives other tokens).
-        assert hf_tokens(model, family, "abf", prompts, max_length, seed) != got
+        assert hf_tokens(model, family, "abf", prompts, max_length, seed, new_tokens) != got
