@@ -141,6 +141,17 @@ def test_entropy_command_writes_csv_and_plots(tiny_model: Path, tmp_path: Path) 
     assert sum(float(h["entropy"]) for h in first) / 4 == pytest.approx(float(summary["entropy_mean"]), abs=1e-5)
     for name in ("entropy_heatmap.png", "entropy_vs_length.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Runs made separately (one per method here) merge back into the same table and plots.
+    for method in ("none", "eabf"):
+        (tmp_path / method).mkdir()
+        (tmp_path / method / "entropy.csv").write_text(
+            "".join(line for i, line in enumerate((out / "entropy.csv").read_text().splitlines(keepends=True))
+                    if i == 0 or line.split(",")[1] == method))
+    merged = tmp_path / "merged"
+    assert main(["entropy", "--model", str(tiny_model), "--from-csv", str(tmp_path / "none" / "entropy.csv"),
+                 str(tmp_path / "eabf" / "entropy.csv"), "--out", str(merged)]) == 0
+    assert sorted(_read(merged / "entropy.csv"), key=str) == sorted(rows, key=str)
+    assert (merged / "entropy_vs_length.png").is_file()
 
 
 @pytest.mark.parametrize(("extra", "fragment"), [
@@ -149,6 +160,7 @@ def test_entropy_command_writes_csv_and_plots(tiny_model: Path, tmp_path: Path) 
     (["--data", "{tmp}"], "--data needs --tasks"),
     (["--text", "{tmp}/short.txt", "--lengths", "4k"], "comma list of integers"),
     (["--text", "{tmp}/short.txt", "--samples", "0"], "--samples must be at least 1"),
+    (["--from-csv", "{tmp}/short.txt"], "not an entropy.csv (missing columns"),
 ])
 def test_entropy_refuses_bad_input_with_one_line(tiny_model: Path, tmp_path: Path, capsys, extra: list[str],
                                                  fragment: str) -> None:

@@ -96,6 +96,41 @@ def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> Non
     write_atomic(path, buffer.getvalue())
 
 
+def read_summary_csv(path: Path) -> list[dict[str, object]]:
+    """Rows of an entropy.csv written earlier (numbers parsed), for merging runs made separately."""
+    from longeval.errors import UserError
+
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in SUMMARY_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UserError(f"not an entropy.csv (missing columns {', '.join(missing)})", path=path)
+            rows: list[dict[str, object]] = []
+            for line, raw in enumerate(reader, start=2):
+                row: dict[str, object] = dict(raw)
+                for column in ("length", "layer", "bucket_start", "bucket_end", "queries", "samples"):
+                    row[column] = _parse(raw[column], int, path, line, column)
+                for column in ("entropy_mean", "entropy_std", "entropy_min", "entropy_max", "uniform"):
+                    row[column] = _parse(raw[column], float, path, line, column)
+                rows.append(row)
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    if not rows:
+        raise UserError("holds no rows", path=path)
+    return rows
+
+
+def _parse(text: str | None, kind: type, path: Path, line: int, column: str):
+    from longeval.errors import UserError
+
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise UserError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}", path=path,
+                        line=line, field=column) from None
+
+
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 

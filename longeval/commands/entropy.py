@@ -26,6 +26,7 @@ examples:
   longeval entropy --model ./llama-2-7b-chat --method none --method abf --method eabf \\
       --lengths 4096,8192,16384 --data hub --tasks gov_report,narrativeqa --samples 4
   longeval entropy --model ./smollm2 --method none --method eabf --lengths 2048,4096,8192 --text book.txt
+  longeval entropy --model llama-2-7b-chat --from-csv none/entropy.csv eabf/entropy.csv --out merged
 """
 
 
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", metavar="FILE", help="a UTF-8 text file to read the windows from")
     source.add_argument("--data", help="LongBench data: a folder, a data.zip or 'hub' (record contexts are used)")
+    source.add_argument("--from-csv", nargs="+", metavar="CSV",
+                        help="measure nothing: merge entropy.csv files of earlier runs (e.g. one per method or "
+                             "GPU) into --out and draw the plots; --model names the plots")
     parser.add_argument("--tasks", help="with --data: tasks or suites whose contexts are read, in order")
     parser.add_argument("--samples", type=int, default=1, help="text windows per length, averaged (default: 1)")
     parser.add_argument("--bucket-size", type=int, default=512, help="query positions per bucket (default: 512)")
@@ -69,7 +73,30 @@ def _check(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
 
 
+def _write_outputs(out: Path, title: str, summary: list[dict[str, object]],
+                   per_head: list[dict[str, object]] | None) -> None:
+    from longeval.analysis import entropy_report as report
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "entropy.csv"]
+    report.write_csv(out / "entropy.csv", report.SUMMARY_COLUMNS, summary)
+    if per_head is not None:
+        report.write_csv(out / "entropy_heads.csv", report.HEAD_COLUMNS, per_head)
+        written.append(out / "entropy_heads.csv")
+    report.plot_heatmap(summary, out / "entropy_heatmap.png", title)
+    report.plot_vs_length(summary, out / "entropy_vs_length.png", title)
+    written += [out / "entropy_heatmap.png", out / "entropy_vs_length.png"]
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.from_csv:
+        from longeval.analysis.entropy_report import read_summary_csv
+
+        merged = [row for path in args.from_csv for row in read_summary_csv(Path(path))]
+        _write_outputs(Path(args.out), Path(args.model).name, merged, None)
+        return 0
     _check(args)
     lengths = _lengths(args.lengths)
     from tqdm import tqdm
@@ -114,15 +141,5 @@ def run(args: argparse.Namespace) -> int:
                 if args.per_head:
                     per_head.extend(report.head_rows(model_name, label, acc))
             del model
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "entropy.csv"]
-    report.write_csv(out / "entropy.csv", report.SUMMARY_COLUMNS, summary)
-    if args.per_head:
-        report.write_csv(out / "entropy_heads.csv", report.HEAD_COLUMNS, per_head)
-        written.append(out / "entropy_heads.csv")
-    report.plot_heatmap(summary, out / "entropy_heatmap.png", model_name)
-    report.plot_vs_length(summary, out / "entropy_vs_length.png", model_name)
-    written += [out / "entropy_heatmap.png", out / "entropy_vs_length.png"]
-    for path in written:
-        print(f"wrote {path}", file=sys.stderr)
+    _write_outputs(out, model_name, summary, per_head if args.per_head else None)
     return 0
