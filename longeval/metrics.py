@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from longeval.passkey import passkey_score
 from longeval.rouge import rouge_l_f
 
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
@@ -183,6 +184,7 @@ METRICS: dict[str, MetricFunction] = {
     "retrieval_zh": retrieval_zh_score,
     "count": count_score,
     "code_sim": code_sim_score,
+    "passkey": passkey_score,  # not LongBench: exact match of the generated passkey task
 }
 
 

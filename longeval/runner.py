@@ -84,13 +84,16 @@ def library_versions() -> dict[str, str | None]:
 
 def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous: RunRecord | None) -> RunRecord:
     """This session's run.json: the plan's settings, what earlier sessions of the folder add (tasks, data files)."""
-    model_dir = inputs.model_dir.resolve()
+    model_dir, gguf = inputs.model_dir.resolve(), inputs.gguf
     data_files = {**(previous.data.files if previous else {}), **inputs.source.file_sha256}
     return RunRecord(
         run_name=plan.run_name,
-        model=ModelInfo(path=str(model_dir), name=inputs.model_name or model_dir.name,
+        model=ModelInfo(path=str(model_dir),
+                        name=Path(gguf.file).stem if gguf else (inputs.model_name or model_dir.name),
                         config_sha256=inputs.config_sha256, weights_sha256=inputs.weights_sha256,
-                        **{key: inputs.hub.get(key) for key in ("repo_id", "revision", "commit")}),
+                        **{key: inputs.hub.get(key) for key in ("repo_id", "revision", "commit")},
+                        gguf_file=gguf.file if gguf else None, gguf_sha256=gguf.sha256 if gguf else None,
+                        gguf_quant_type=gguf.quant_type if gguf else None),
         method=MethodInfo(name=plan.method.name, spec=plan.method.spec, params=plan.method.params,
                           from_checkpoint=request.method is None, checkpoint_rope=checkpoint_rope(inputs.config)),
         max_length=request.max_length if request.max_length is not None else plan.window,

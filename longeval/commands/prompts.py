@@ -19,7 +19,8 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", required=True, help="suite or comma list of tasks")
     parser.add_argument("--data", default="hub", help="LongBench data: folder, data.zip or 'hub'")
-    parser.add_argument("--tokenizer", required=True, help="model or tokenizer folder")
+    parser.add_argument("--tokenizer", "--model", dest="tokenizer", required=True,
+                        help="model or tokenizer folder, or a .gguf file (converted once into the longeval cache)")
     parser.add_argument("--max-length", type=int, help="prompt budget in tokens (default: the model's context "
                         "window minus the task's answer tokens; needs config.json in the --tokenizer folder)")
     parser.add_argument("--method", help="method SPEC whose context window sets the default max length")
@@ -36,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from longeval.data import open_source
+    from longeval.data import DataSource, open_source
     from longeval.errors import UserError
+    from longeval.gguf import resolve_model
     from longeval.io import write_atomic
     from longeval.prompts import build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
     from longeval.tasks import resolve_tasks
@@ -47,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--max-length must be at least 2, got {args.max_length}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
+    tokenizer_path, _ = resolve_model(args.tokenizer, echo=lambda text: print(text, file=sys.stderr))
+    args.tokenizer = str(tokenizer_path)
     window = 0
     if args.max_length is None:
         from longeval.runner import context_window, read_model_config, resolve_method
@@ -56,13 +60,15 @@ def run(args: argparse.Namespace) -> int:
                             path=args.tokenizer)
         _, config, _ = read_model_config(args.tokenizer)
         window = context_window(config, resolve_method(args.method, config))
-    source = open_source(args.data)
+    # Only generated tasks (passkey): --data is not opened (its default, 'hub', would download LongBench).
+    source = (open_source(args.data) if any(task.source != "generated" for task in tasks)
+              else DataSource("generated", Path("."), describe="generated"))
     tokenizer = load_tokenizer(args.tokenizer)
     wrapper = resolve_chat_wrapper(args.chat_template, tokenizer)
     lines, truncated = [], 0
     for task in tasks:
         budget, _ = prompt_budget(task, tokenizer, wrapper, window, args.max_length)
-        records = source.load(task, args.limit)
+        records = source.load(task, args.limit, tokenizer=tokenizer, budget=budget)  # generated: fills budget
         for record in tqdm(records, desc=task.name, unit="prompt", disable=args.no_progress, dynamic_ncols=True):
             prompt = build_prompt(task, record, tokenizer, budget, wrapper)
             truncated += prompt.truncated

@@ -26,7 +26,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="local checkpoint folder (config.json, weights, tokenizer); "
+    parser.add_argument("--model", required=True, help="local checkpoint folder (config.json, weights, tokenizer), "
+                        "or a .gguf file (or a folder holding one), converted once into a cached one; "
                         "a comma list makes a grid")
     parser.add_argument("--method", action="append", help="context-extension method SPEC, e.g. yarn:factor=4, "
                         "eabf, none (default: what the checkpoint's config carries; see `longeval methods`); "

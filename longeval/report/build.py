@@ -19,6 +19,8 @@ RENDERERS = {"md": to_markdown, "csv": to_csv, "html": to_html}
 FILE_NAMES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "html": "leaderboard.html"}
 LENGTH_PLOT = "macro_vs_length.png"
 DELTA_PLOT = "delta_to_baseline.png"
+PASSKEY_LENGTH_PLOT = "passkey_vs_length.png"
+PASSKEY_DEPTH_PLOT = "passkey_depth_length.png"
 
 
 @dataclass
@@ -106,9 +108,22 @@ def _resolve_baseline(baseline: str | None, runs: list[RunResult]) -> str | None
 
 def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunResult], baseline: str | None,
            main: Leaderboard, report: Report, plot_dir: Path) -> list[Path]:
-    from longeval.report.plots import plot_delta_heatmap, plot_macro_vs_length
+    from longeval.report.plots import (
+        plot_delta_heatmap,
+        plot_macro_vs_length,
+        plot_passkey_depths,
+        plot_passkey_vs_length,
+    )
 
     written = []
+    if any(task in run.scores for run in runs for task in ("passkey", "passkey_sweep")):
+        for name, plot, title in ((PASSKEY_LENGTH_PLOT, plot_passkey_vs_length, "Passkey accuracy vs prompt length"),
+                                  (PASSKEY_DEPTH_PLOT, plot_passkey_depths, "Passkey accuracy by key depth and "
+                                   "prompt length")):
+            path = plot_dir / name
+            if plot(runs, path):
+                written.append(path)
+                report.images.append((title, path.read_bytes()))
     # The length chart draws the paper's Table 4 when any reference is asked for, and then averages every line
     # over the paper's 12 tasks so that measured and published macros mean the same thing.
     sweep_refs = paper_table("table4") if references else []

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 
 from longeval.errors import UserError  # noqa: E402
 from longeval.io import write_bytes_atomic  # noqa: E402
+from longeval.report.collect import RunResult  # noqa: E402
 from longeval.report.table import Leaderboard, column_label  # noqa: E402
 
 
@@ -118,3 +119,80 @@ def _save(fig: plt.Figure, path: Path) -> None:
 def _short(name: str, limit: int = 40) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
+
+
+def _model_method(run: RunResult) -> str:
+    return " · ".join(v for v in (run.model, run.method) if v) or run.name
+
+
+PASSKEY_TASKS = ("passkey", "passkey_sweep")
+
+
+def passkey_cells(runs: list[RunResult]) -> dict[str, dict[tuple[int, float], float]]:
+    """(prompt tokens, depth) -> accuracy per line label (the method, or model and method when models differ),
+    from the passkey prediction files of every run that has them."""
+    from longeval.passkey import cell_scores
+
+    one_model = len({run.model for run in runs}) == 1
+    panels: dict[str, dict[tuple[int, float], float]] = {}
+    for run in runs:
+        for task in PASSKEY_TASKS:
+            pred = Path(run.path) / "pred" / f"{task}.jsonl" if run.path else None
+            if pred is not None and pred.is_file():
+                label = (run.method or run.name) if one_model else _model_method(run)
+                panels.setdefault(label, {}).update(cell_scores(pred))
+    return {label: cells for label, cells in panels.items() if cells}
+
+
+def plot_passkey_vs_length(runs: list[RunResult], path: Path) -> bool:
+    """Passkey accuracy (mean over depths) against prompt length, one line per method. False: no length curve."""
+    panels = passkey_cells(runs)
+    if not any(len({n for n, _ in cells}) > 1 for cells in panels.values()):
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    lengths: set[int] = set()
+    for label, cells in panels.items():
+        xs = sorted({n for n, _ in cells})
+        lengths.update(xs)
+        ys = [float(np.mean([v for (n, _), v in cells.items() if n == x])) for x in xs]
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ticks = sorted(lengths)
+    ax.set_xticks(ticks, [_length_label(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_ylim(-5, 105)
+    ax.set_xlabel("prompt length (tokens)")
+    ax.set_ylabel("passkey accuracy (%, mean over depths)")
+    ax.set_title("Passkey retrieval vs prompt length")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    _save(fig, path)
+    return True
+
+
+def plot_passkey_depths(runs: list[RunResult], path: Path) -> bool:
+    """Depth x length accuracy maps, one panel per method."""
+    panels = passkey_cells(runs)
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.6 + 2.4 * len(panels), 3.4), dpi=120, squeeze=False,
+                             layout="constrained")
+    image = None
+    for ax, (label, cells) in zip(axes[0], panels.items(), strict=True):
+        depths = sorted({d for _, d in cells})
+        lengths = sorted({n for n, _ in cells})
+        values = np.full((len(depths), len(lengths)), np.nan)
+        for (length, depth), score in cells.items():
+            values[depths.index(depth), lengths.index(length)] = score
+        cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#d0d7de")
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=100, aspect="auto")
+        ax.set_xticks(range(len(lengths)), [_length_label(n) for n in lengths], fontsize=7, rotation=45)
+        ax.set_yticks(range(len(depths)), [f"{d:.0%}" for d in depths], fontsize=7)
+        ax.set_title(_short(label, 28), fontsize=8)
+        ax.set_xlabel("prompt length", fontsize=7)
+    axes[0][0].set_ylabel("key depth", fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes[0]), fraction=0.05, pad=0.02, label="accuracy (%)")
+    _save(fig, path)
+    return True

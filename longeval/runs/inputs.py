@@ -11,6 +11,8 @@ from typing import Any
 
 from longeval.data import DataSource, open_source
 from longeval.errors import UserError
+from longeval.gguf import GGUFSource
+from longeval.gguf import resolve_model as resolve_gguf
 from longeval.prompts import load_tokenizer, resolve_chat_wrapper
 from longeval.tasks import Task, resolve_tasks
 
@@ -30,6 +32,7 @@ class RunInputs:
     wrapper: str  # the chat wrapper actually used: hf | llama2 | none
     model_name: str = ""  # the folder's name, or the hub repository's (a hub snapshot folder is named by its commit)
     hub: dict[str, str] = field(default_factory=dict)  # repo_id, revision, commit of a hub model; empty if local
+    gguf: GGUFSource | None = None  # --model named a GGUF file, converted into model_dir
 
 
 def read_model_config(model: str) -> tuple[Path, dict[str, Any], str]:
@@ -79,22 +82,38 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
 
     seconds: dict[str, float] = {}
     resolved = resolve_model(model)
-    model_dir, config, config_sha = read_model_config(str(resolved.path))
+    model_path, gguf = resolve_gguf(resolved.path)  # a .gguf file: converted once, cached
+    model_dir, config, config_sha = read_model_config(str(model_path))
     tasks, is_e = resolve_run_tasks(tasks_spec)
     if max_length is not None and max_length < 2:
         raise UserError(f"--max-length must be at least 2, got {max_length}")
     method = resolve_method(method_spec, config)
     started = time.perf_counter()
-    source = open_source(data)
-    records = {task.name: source.load(task, limit) for task in tasks}
-    seconds["load_data"] = time.perf_counter() - started
-    started = time.perf_counter()
     tokenizer = load_tokenizer(str(model_dir))
     wrapper = resolve_chat_wrapper(chat_template, tokenizer)
     seconds["load_tokenizer"] = time.perf_counter() - started
+    started = time.perf_counter()
+    # Only generated tasks (passkey): --data is not opened (its default, 'hub', would download LongBench).
+    source = (open_source(data) if any(task.source != "generated" for task in tasks)
+              else DataSource("generated", Path("."), describe="generated"))
+    records = {task.name: source.load(task, limit, tokenizer=tokenizer,
+                                      budget=generation_budget(task, tokenizer, wrapper, config, method, max_length))
+               for task in tasks}
+    seconds["load_data"] = time.perf_counter() - started
     started = time.perf_counter()
     weights = weights_fingerprint(model_dir)
     seconds["hash_weights"] = time.perf_counter() - started
     return RunInputs(model_dir=model_dir, config=config, config_sha256=config_sha, weights_sha256=weights,
                      tasks=tasks, is_e=is_e, method=method, source=source, records=records, tokenizer=tokenizer,
-                     wrapper=wrapper, model_name=resolved.name, hub=resolved.provenance()), seconds
+                     wrapper=wrapper, model_name=resolved.name, hub=resolved.provenance(), gguf=gguf), seconds
+
+
+def generation_budget(task: Task, tokenizer: Any, wrapper: str, config: dict[str, Any], method: Any,
+                      max_length: int | None) -> int | None:
+    """The prompt budget a generated task builds its records to (the plan computes the same); None otherwise."""
+    if task.source != "generated":
+        return None
+    from longeval.prompts import prompt_budget
+    from longeval.runs.plan import context_window
+
+    return prompt_budget(task, tokenizer, wrapper, context_window(config, method), max_length)[0]

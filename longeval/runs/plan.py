@@ -113,7 +113,8 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
     # Both engines compute the positions past the method's coverage the same way: one warning, whichever runs.
     warning = extrapolation_warning(method, inputs.config, seq_len)
     warnings = [warning] if warning else []
-    run_name = request.run_name or default_run_name(inputs.model_dir, method.spec, request.max_length, inputs.is_e,
+    named_after = Path(inputs.gguf.file) if inputs.gguf else inputs.model_dir  # not the converted cache folder
+    run_name = request.run_name or default_run_name(named_after, method.spec, request.max_length, inputs.is_e,
                                                     inputs.hub.get("repo_id"))
     if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
         raise UserError(f"--run-name must be a plain folder name, got '{run_name}'")

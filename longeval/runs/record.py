@@ -28,6 +28,10 @@ class ModelInfo:
     repo_id: str | None = None
     revision: str | None = None
     commit: str | None = None
+    # --model named a GGUF file (converted into `path` by longeval.gguf): the file, its sha256, its quantization.
+    gguf_file: str | None = None
+    gguf_sha256: str | None = None
+    gguf_quant_type: str | None = None
 
 
 @dataclass
