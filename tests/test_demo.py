@@ -65,3 +65,24 @@ def test_demo_through_vllm(tmp_path, tiny_model, monkeypatch):
     for folder in (tmp_path / "demo" / "runs").iterdir():
         info = json.loads((folder / "run.json").read_text())
         assert info["status"] == "complete" and info["backend"]["name"] == "vllm" and info["versions"]["vllm"]
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_real_demo_on_smollm2_scores_and_plots(tmp_path, smollm2, monkeypatch):
+    """The default demo, reduced (two methods, one depth, 1024 tokens): real non-zero scores, the length curve as
+    text and both passkey plots."""
+    pytest.importorskip("vllm")
+    from longeval.demo import run_real_demo
+
+    monkeypatch.setenv("LONGEVAL_CACHE", str(smollm2.parent.parent))
+    lines: list[str] = []
+    run_real_demo(tmp_path / "demo", backend="vllm", methods=("none", "pi"), records=1, max_length=1024,
+                  progress=False, echo=lines.append)
+    text = "\n".join(lines)
+    assert "passkey accuracy (%) by prompt length:" in text and "What these numbers show" in text
+    results = {m: json.loads((tmp_path / "demo" / "runs" / f"smollm2_{m}_1024_vllm" / "pred" / "result.json")
+                             .read_text())["passkey_sweep"] for m in ("none", "pi")}
+    assert results["none"] > 0.0
+    for name in ("leaderboard.md", "passkey_vs_length.png", "passkey_depth_length.png"):
+        assert (tmp_path / "demo" / "report" / name).is_file()
