@@ -63,8 +63,9 @@ def test_vllm_and_hf_agree_token_for_token_on_smollm2(smollm2, spec):
 @pytest.mark.slow
 def test_past_the_window_none_loses_the_passkey_where_yarn_keeps_it(smollm2):
     """12,000-token prompts (8192 is SmolLM2's window), transformers for both methods (vLLM refuses `none` past
-    its table). Measured before writing this: none answers filler text ("yellow. The sun is green...") at both
-    depths tried, yarn:factor=2 (16,384 positions) the key."""
+    its table). Measured before writing this, 12,000-token records: none answered filler text
+    (" yellow. The sun is green. ...") with the key at 0 % and 25 % depth; yarn:factor=2 (16,384 positions)
+    answered the key at 10 % and 50 % (this test's record is that 50 % one)."""
     tokenizer = load_tokenizer(str(smollm2))
     (record,) = generate(tokenizer, 12000, PasskeySettings(depths=(0.5,), repeats=1))
     prompt = build_prompt(get_task("passkey"), record, tokenizer, 12000, "none")
