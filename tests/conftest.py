@@ -1,7 +1,7 @@
 """Shared fixtures (the tiny random Llama every engine test runs on) and the rules that keep the test lanes honest.
 
-Markers: `engine` = needs torch/transformers/vLLM, implied by `slow`, `vllm` and the `tiny_model` and
-`echo_model` fixtures;
+Markers: `engine` = needs torch/transformers/vLLM, implied by `slow`, `vllm` and the `tiny_model`,
+`echo_model` and `smollm2` fixtures;
 `fidelity` = compares with an official oracle carried in tests/fixtures.
 
 The fast lane, `pytest -m "not engine"`, must not load torch: a module whose `pytestmark` declares an engine
@@ -25,7 +25,7 @@ pytest_plugins = ("pytester",)  # tests/test_lanes.py checks these rules on thro
 NO_FIDELITY_SKIPS = "LONGEVAL_NO_FIDELITY_SKIPS"
 ENGINE_MARKS = frozenset({"engine", "slow", "vllm"})
 # Fixtures that need transformers: the tiny model (torch too) and the echo backend's checkpoint (its tokenizer).
-ENGINE_FIXTURES = frozenset({"tiny_model", "echo_model"})
+ENGINE_FIXTURES = frozenset({"tiny_model", "echo_model", "smollm2"})
 HEAVY_MODULES = ("torch", "transformers", "vllm")
 
 

@@ -18,6 +18,8 @@ from longeval.passkey import PasskeySettings, generate, passkey_score
 from longeval.prompts import build_prompt, load_tokenizer, resolve_chat_wrapper
 from longeval.tasks import get_task
 
+pytestmark = pytest.mark.slow  # every test here runs a real engine
+
 NEW_TOKENS = 32
 ENGINE_LENGTH = 1024
 
@@ -92,6 +94,7 @@ def test_chat_template_auto_is_the_models_chatml(smollm2, tmp_path, capsys, monk
 
     assert main(["prompts", "--model", str(smollm2_gguf()), "--tasks", "hotpotqa", "--data", str(tmp_path),
                  "--chat-template", "auto", "--out", "-", "--no-progress"]) == 0
+
     (line,) = capsys.readouterr().out.splitlines()
     text = json.loads(line)["prompt"]
     filled = get_task("hotpotqa").prompt.format(**record)

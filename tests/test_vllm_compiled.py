@@ -20,6 +20,8 @@ from test_vllm_backend import (  # noqa: F401 - vllm_env: autouse
 from longeval.backends.base import GenerationParams
 from longeval.methods import parse_method
 
+pytestmark = pytest.mark.slow  # every test here runs a real engine
+
 
 @pytest.mark.slow
 @pytest.mark.vllm
@@ -33,6 +35,7 @@ def test_eabf_compiled_gives_the_eager_tokens(tiny_model):
     for eager in (True, False):
         backend = VLLMBackend(tiny_model, parse_method("eabf"), max_length=MAX_LENGTH, dtype="float32",
                               engine_args={"enforce_eager": eager})
+
         try:
             compiled = backend._llm.llm_engine.vllm_config.compilation_config.mode
             outputs[eager] = [g.token_ids for g in backend.generate(prompts, params)]
