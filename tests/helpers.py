@@ -49,3 +49,17 @@ def assert_exit_2_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], 
     err = capsys.readouterr().err
     assert_one_line_error(err, *needles)
     return err.strip()
+
+
+def vllm_cache_root(tmp_path_factory: pytest.TempPathFactory):
+    """A writable VLLM_CACHE_ROOT for one test module (vLLM caches model-class info there); the previous value is
+    restored after. Modules use it as `vllm_cache = pytest.fixture(scope="module", autouse=True)(vllm_cache_root)`."""
+    import os
+
+    previous = os.environ.get("VLLM_CACHE_ROOT")
+    os.environ["VLLM_CACHE_ROOT"] = str(tmp_path_factory.mktemp("vllm-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("VLLM_CACHE_ROOT", None)
+    else:
+        os.environ["VLLM_CACHE_ROOT"] = previous

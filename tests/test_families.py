@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import random
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import GOLDEN_ROPE
+from helpers import GOLDEN_ROPE, vllm_cache_root
 
 from longeval.backends.base import GenerationParams
 from longeval.errors import UserError
@@ -194,15 +193,7 @@ def test_formulas_use_the_rotary_dim_of_a_partial_rotary_config():
 
 # ------------------------------------------------------------------------------------------ real engines
 
-@pytest.fixture(scope="module", autouse=True)
-def vllm_env(tmp_path_factory: pytest.TempPathFactory):
-    previous = os.environ.get("VLLM_CACHE_ROOT")
-    os.environ["VLLM_CACHE_ROOT"] = str(tmp_path_factory.mktemp("vllm-cache"))
-    yield
-    if previous is None:
-        os.environ.pop("VLLM_CACHE_ROOT", None)
-    else:
-        os.environ["VLLM_CACHE_ROOT"] = previous
+vllm_env = pytest.fixture(scope="module", autouse=True)(vllm_cache_root)
 
 
 def _cases() -> list[tuple[str, str]]:

@@ -8,20 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_runner import make_data
 
 from longeval.cli import main
-
-
-def make_data(folder: Path, task: str = "hotpotqa", n: int = 1) -> Path:
-    lines = []
-    for i in range(n):
-        context = " ".join(f"passage{j % 17} river{i}" for j in range(150 + 37 * i))
-        lines.append({"input": f"Where is river{i}?", "context": context, "answers": [f"river{i}"],
-                      "length": len(context.split()), "all_classes": None, "_id": f"{task}-{i:02d}"})
-    path = folder / "data" / f"{task}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
-    return folder
 
 
 def refused(capsys: pytest.CaptureFixture[str], argv: list[str], *needles: str) -> str:
@@ -53,7 +42,7 @@ def nothing_left(out: Path) -> None:
     (["--tensor-parallel-size", "0"], "--tensor-parallel-size"),
 ])
 def test_bad_vllm_flags_leave_nothing(tmp_path, capsys, tiny_model, flags, needle):
-    data = make_data(tmp_path / "lb")
+    data = make_data(tmp_path / "lb", n=1)
     refused(capsys, run_argv(tiny_model, data, tmp_path / "runs", "--backend", "vllm", *flags), needle)
     nothing_left(tmp_path / "runs")
 
@@ -74,7 +63,7 @@ needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason
 def test_a_model_folder_without_weights_is_refused_and_leaves_nothing(tmp_path, capsys, tiny_model, backend):
     model = tmp_path / "no-weights"
     shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("*.safetensors"))
-    data = make_data(tmp_path / "lb")
+    data = make_data(tmp_path / "lb", n=1)
     refused(capsys, run_argv(model, data, tmp_path / "runs", "--backend", backend), "no weight files", str(model))
     nothing_left(tmp_path / "runs")
 
@@ -85,7 +74,7 @@ def test_a_shard_its_index_names_but_missing_is_refused(tmp_path, capsys, tiny_m
     (model / "model.safetensors").rename(model / "model-00001-of-00002.safetensors")
     (model / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
         "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
-    refused(capsys, run_argv(model, make_data(tmp_path / "lb"), tmp_path / "runs", "--backend", "hf"),
+    refused(capsys, run_argv(model, make_data(tmp_path / "lb", n=1), tmp_path / "runs", "--backend", "hf"),
             "model-00002-of-00002.safetensors", "missing")
     nothing_left(tmp_path / "runs")
 
@@ -96,14 +85,14 @@ def test_a_run_json_that_is_not_an_object_is_one_line_and_the_folder_is_kept(tmp
     (folder / "run.json").write_text("[1, 2]")
     line = {"pred": "x", "answers": ["y"], "all_classes": None, "length": 1, "_id": "hotpotqa-00"}
     (folder / "pred" / "hotpotqa.jsonl").write_text(json.dumps(line) + "\n")
-    refused(capsys, run_argv(tiny_model, make_data(tmp_path / "lb"), tmp_path / "runs", "--backend", "hf"),
+    refused(capsys, run_argv(tiny_model, make_data(tmp_path / "lb", n=1), tmp_path / "runs", "--backend", "hf"),
             "run.json", "JSON object")
     assert (folder / "run.json").read_text() == "[1, 2]"
     assert (folder / "pred" / "hotpotqa.jsonl").read_text() == json.dumps(line) + "\n"
 
 
 def test_max_length_below_the_minimum_names_the_minimum(tmp_path, capsys, tiny_model):
-    argv = run_argv(tiny_model, make_data(tmp_path / "lb"), tmp_path / "runs", "--backend", "hf")
+    argv = run_argv(tiny_model, make_data(tmp_path / "lb", n=1), tmp_path / "runs", "--backend", "hf")
     argv[argv.index("--max-length") + 1] = "1"
     refused(capsys, argv, "--max-length", "at least 2")
     argv[argv.index("--max-length") + 1] = "2"  # the minimum is real: it runs

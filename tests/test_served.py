@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import vllm_cache_root
 from test_runner import make_data, preds_by_id
 
 from longeval.backends.served import Client
@@ -100,16 +101,7 @@ def data(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module", autouse=True)
-def vllm_cache(tmp_path_factory) -> Iterator[None]:
-    """A writable vLLM cache folder for this module's engines and servers."""
-    previous = os.environ.get("VLLM_CACHE_ROOT")
-    os.environ["VLLM_CACHE_ROOT"] = str(tmp_path_factory.mktemp("vllm-cache"))
-    yield
-    if previous is None:
-        os.environ.pop("VLLM_CACHE_ROOT", None)
-    else:
-        os.environ["VLLM_CACHE_ROOT"] = previous
+vllm_cache = pytest.fixture(scope="module", autouse=True)(vllm_cache_root)
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-
-def make_data(folder: Path, task: str = "hotpotqa", n: int = 2) -> Path:
-    """A few LongBench-format records long enough to be truncated at the lengths used here."""
-    lines = []
-    for i in range(n):
-        context = " ".join(f"passage{j % 17} river{i}" for j in range(150 + 37 * i))
-        lines.append({"input": f"Where is river{i}?", "context": context, "answers": [f"river{i}"],
-                      "length": len(context.split()), "all_classes": None, "_id": f"{task}-{i:02d}"})
-    path = folder / "data" / f"{task}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
-    return folder
+from test_runner import make_data
 
 
 def run_with_closed_stdout(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

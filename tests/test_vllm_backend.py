@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import vllm_cache_root
 
 from longeval.backends.base import GenerationParams
 from longeval.cli import main
@@ -35,16 +36,7 @@ LONG_PROMPT_LENGTHS = (520, 760, MAX_LENGTH - NEW_TOKENS)  # all >= 2x the origi
 SHORT_PROMPT_LENGTHS = (100, 180, ORIGINAL_MAX - NEW_TOKENS)  # for "none", whose table ends at 256
 
 
-@pytest.fixture(scope="module", autouse=True)
-def vllm_env(tmp_path_factory: pytest.TempPathFactory):
-    """A writable vLLM cache folder for this module (vLLM caches model-class info there)."""
-    previous = os.environ.get("VLLM_CACHE_ROOT")
-    os.environ["VLLM_CACHE_ROOT"] = str(tmp_path_factory.mktemp("vllm-cache"))
-    yield
-    if previous is None:
-        os.environ.pop("VLLM_CACHE_ROOT", None)
-    else:
-        os.environ["VLLM_CACHE_ROOT"] = previous
+vllm_env = pytest.fixture(scope="module", autouse=True)(vllm_cache_root)
 
 
 def config_of(model: Path) -> dict:
