@@ -8,8 +8,8 @@ Records are generated per run, not downloaded: their size depends on the tokeniz
 so each record is built to fill the budget (without going over, so the official middle truncation never cuts
 it). Everything is seeded: the same tokenizer, budget and settings give the same records, keys and ids.
 A task may list several `lengths` (fractions of the budget): one run, one engine, a whole length curve. Record
-order is repeat, then depth (in the listed order, spread first), then length, so `--limit K` takes whole
-depth groups at every length.
+order is repeat, then depth (in the listed order, spread first), then length: `--limit K` counts records as for
+any task, and a K that is a multiple of the number of lengths takes whole depth groups at every length.
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ def passkey_record(tokenizer: Any, tokens: int, depth: float, key: str, record_i
 
 
 def generate(tokenizer: Any, budget: int, settings: PasskeySettings, limit: int | None = None) -> list[dict[str, Any]]:
-    """The records of one passkey run at a prompt budget: repeats x depths x lengths, lengths innermost, so that
-    `--limit K` takes whole (depth, all lengths) groups, depths in their listed order."""
+    """The records of one passkey run at a prompt budget: repeats x depths x lengths, lengths innermost, so that a
+    `--limit K` that is a multiple of the number of lengths takes whole (depth, all lengths) groups, depths in their
+    listed order."""
     lengths = [int(budget * fraction) for fraction in settings.lengths]
     if min(lengths) < 64:
         raise UserError(f"passkey needs prompts of at least 64 tokens; the budget {budget} gives {min(lengths)}")

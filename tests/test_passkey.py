@@ -105,13 +105,15 @@ def test_passkey_run_scores_and_report_plots(tmp_path, tiny_model):
     from longeval.cli import main
 
     runs = tmp_path / "runs"
-    assert main(["run", "--model", str(tiny_model), "--method", "yarn", "--tasks", "passkey_sweep", "--limit", "2",
+    assert main(["run", "--model", str(tiny_model), "--method", "yarn", "--tasks", "passkey_sweep", "--limit", "6",
                  "--max-length", "600", "--backend", "hf", "--out", str(runs), "--no-progress"]) == 0
     folder = next(runs.iterdir())
     result = json.loads((folder / "pred" / "result.json").read_text())
     assert set(result) == {"passkey_sweep"} and 0.0 <= result["passkey_sweep"] <= 100.0
     info = json.loads((folder / "run.json").read_text())
-    assert info["records"]["passkey_sweep"] == {"done": 6, "total": 6}
+    assert info["records"]["passkey_sweep"] == {"done": 6, "total": 6}  # 2 depths x 3 lengths
+    ids = [json.loads(line)["_id"] for line in (folder / "pred" / "passkey_sweep.jsonl").read_text().splitlines()]
+    assert len({i.split("-d")[0] for i in ids}) == 3 and len({i.split("-d")[1] for i in ids}) == 2, ids
     assert info["data"]["source"] == "generated" and "passkey_sweep.generated" in info["data"]["files"]
     assert main(["report", str(runs), "--plot", "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "passkey_vs_length.png").stat().st_size > 1000
