@@ -57,7 +57,10 @@ def measure(model: Path, engine: str, args: argparse.Namespace) -> dict:
         if engine.startswith("vllm"):
             from longeval.backends.vllm import VLLMBackend
 
-            backend, start, _ = timed(lambda: VLLMBackend(model, method, max_length=max_length, dtype="float32"))
+            # No prefix caching: the full generation below must compute its prefill again, as the HF engines do
+            # (with vLLM's default caching the second call reuses the first one's KV cache and looks free).
+            backend, start, _ = timed(lambda: VLLMBackend(model, method, max_length=max_length, dtype="float32",
+                                                          enable_prefix_caching=False))
         else:
             from longeval.backends.hf import HFBackend
 
