@@ -63,3 +63,15 @@ def vllm_cache_root(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("VLLM_CACHE_ROOT", None)
     else:
         os.environ["VLLM_CACHE_ROOT"] = previous
+
+
+def write_data(folder: Path, n: int = 3) -> Path:
+    """n short hotpotqa records (ids h-0, h-1, ...) in the LongBench layout under folder/data."""
+    import json
+
+    lines = [{"input": f"Where is river{i}?", "context": " ".join(f"passage{j} river{i}" for j in range(60 + 9 * i)),
+              "answers": [f"river{i}"], "length": 100, "dataset": "hotpotqa", "language": "en", "all_classes": None,
+              "_id": f"h-{i}"} for i in range(n)]
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "hotpotqa.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder

@@ -7,9 +7,9 @@ import importlib.util
 import json
 import os
 import re
-from pathlib import Path
 
 import pytest
+from helpers import write_data
 
 from longeval.backends import make_backend
 from longeval.backends.options import convert, fingerprinted, parse_engine_args
@@ -100,15 +100,6 @@ def test_only_engine_args_that_can_change_predictions_are_fingerprinted():
 def vllm_env(tmp_path, monkeypatch):
     monkeypatch.setenv("VLLM_CACHE_ROOT", str(tmp_path / "vllm-cache"))
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-
-
-def write_data(folder: Path, n: int = 3) -> Path:
-    lines = [{"input": f"Where is river{i}?", "context": " ".join(f"passage{j} river{i}" for j in range(60 + 9 * i)),
-              "answers": [f"river{i}"], "length": 100, "dataset": "hotpotqa", "language": "en", "all_classes": None,
-              "_id": f"h-{i}"} for i in range(n)]
-    (folder / "data").mkdir(parents=True)
-    (folder / "data" / "hotpotqa.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return folder
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import write_data
 
 from longeval.cli import main
 from longeval.errors import UserError
@@ -54,15 +55,6 @@ def test_a_bad_method_in_a_grid_is_refused_before_any_cell_runs(tmp_path, capsys
     assert main(argv) == 2
     assert "factor" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
-
-
-def write_data(folder: Path, n: int = 3) -> Path:
-    lines = [{"input": f"Where is river{i}?", "context": " ".join(f"passage{j} river{i}" for j in range(60 + 9 * i)),
-              "answers": [f"river{i}"], "length": 100, "dataset": "hotpotqa", "language": "en", "all_classes": None,
-              "_id": f"h-{i}"} for i in range(n)]
-    (folder / "data").mkdir(parents=True)
-    (folder / "data" / "hotpotqa.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return folder
 
 
 def grid_args(model: Path, data: Path, out: Path, methods=METHODS, lengths=LENGTHS) -> list[str]:

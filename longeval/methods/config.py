@@ -53,15 +53,22 @@ def read_config(model_path: str | Path) -> dict[str, Any]:
     if folder.exists() and not folder.is_dir():
         raise UserError("not a checkpoint folder (a file; give the folder holding config.json)", path=folder)
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError("no config.json here: --model must be a local checkpoint folder", path=folder) from None
     except OSError as exc:
         raise UserError(f"cannot read the model config ({exc.strerror})", path=path) from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: bytes, path: Path) -> dict[str, Any]:
+    """config.json's bytes as a dict (callers that also hash the bytes read them once); located UserErrors."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UserError(f"malformed JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise UserError("config.json is not UTF-8 text", path=path) from None
     if not isinstance(data, dict):
         raise UserError("config.json must hold a JSON object", path=path)
     return data

@@ -4,7 +4,6 @@ method, the records and the tokenizer. Every refusal of bad input here happens b
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from longeval.data import DataSource, open_source
 from longeval.errors import UserError
 from longeval.gguf import GGUFSource
 from longeval.gguf import resolve_model as resolve_gguf
+from longeval.methods.config import parse_config
 from longeval.prompts import load_tokenizer, resolve_chat_wrapper
 from longeval.tasks import Task, resolve_tasks
 
@@ -44,12 +44,7 @@ def read_model_config(model: str) -> tuple[Path, dict[str, Any], str]:
     if not config_path.is_file():
         raise UserError("no config.json: not a Hugging Face checkpoint folder", path=folder)
     raw = config_path.read_bytes()
-    try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"malformed JSON ({exc.msg})", path=config_path, line=exc.lineno) from None
-    if not isinstance(config, dict):
-        raise UserError("config.json must hold a JSON object", path=config_path)
+    config = parse_config(raw, config_path)
     if not isinstance(config.get("max_position_embeddings"), int):
         raise UserError("missing or non-integer", path=config_path, field="max_position_embeddings")
     return folder, config, hashlib.sha256(raw).hexdigest()
