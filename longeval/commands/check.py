@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from longeval.errors import UserError
-    from longeval.report.check import check_allowance, compare, summary_markdown
+    from longeval.report.check import check_allowance, compare, summary_markdown, unverifiable
     from longeval.report.collect import collect_runs, load_single_run
 
     check_allowance(args.max_drop, "--max-drop")  # before any file is read: a flag error is named first
@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
                         path=args.baseline)
     result = compare(current, candidates[0], max_drop=args.max_drop, max_task_drop=args.max_task_drop,
                      allow_missing=args.allow_missing, allow_partial=args.allow_partial)
+    for note in unverifiable(current, candidates[0]):
+        print(f"longeval check: warning: {note}", file=sys.stderr)
     summary = summary_markdown(result)
     sys.stdout.write(summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

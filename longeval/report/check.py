@@ -117,6 +117,8 @@ def record_set_differences(current: RunResult, baseline: RunResult, tasks: list[
         elif now.ids is not None and before.ids is not None and now.ids != before.ids:
             reasons.append(f"{task}: other records ({len(now.ids - before.ids)} of {now.count} are not the "
                            "baseline's)")
+        elif now.digest is not None and before.digest is not None and now.digest != before.digest:
+            reasons.append(f"{task}: other records (their _ids digest differs from the baseline's)")
     if unknown and current.limit != baseline.limit:  # no prediction files to count: the limits must agree
         reasons.append(f"the run was limited to {_limit(current.limit)}, the baseline to {_limit(baseline.limit)}")
     for name in sorted(set(current.data_files) & set(baseline.data_files)):
@@ -124,6 +126,11 @@ def record_set_differences(current: RunResult, baseline: RunResult, tasks: list[
                 current.data_files[name] != baseline.data_files[name]:
             reasons.append(f"{name}: other data (its sha256 differs between the two runs)")
     return reasons
+
+
+def unverifiable(current: RunResult, baseline: RunResult) -> list[str]:
+    """What the gate cannot check about the records behind the scores (said, not silently passed over)."""
+    return [run.unverifiable for run in (current, baseline) if run.unverifiable]
 
 
 def _limit(limit: int | None) -> str:

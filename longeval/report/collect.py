@@ -7,6 +7,7 @@ in are dealt with here once.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import sys
@@ -21,6 +22,14 @@ from longeval.tasks import all_tasks
 
 BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eval.py's order
 META_COLUMNS = ("run", "model", "method", "max_length", "source", "status", "limit", "bucket")
+# What `check` compares besides the scores, carried by a report CSV so that a CSV baseline is checked as a run
+# folder is: per task the records scored and a digest of their _ids ("task=value" pairs), the data files' sha256.
+RECORD_COLUMNS = ("records", "ids_sha256", "data_sha256")
+
+
+def ids_digest(ids: frozenset[str]) -> str:
+    """One sha256 over a set of record _ids (order-free), so a CSV can say which records a score is over."""
+    return hashlib.sha256("".join(i + "\n" for i in sorted(ids)).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,11 @@ class RecordSet:
 
     count: int
     ids: frozenset[str] | None
+    digest: str | None = None  # ids_digest(ids); all a CSV carries of the _ids
+
+    def __post_init__(self) -> None:
+        if self.digest is None and self.ids is not None:
+            object.__setattr__(self, "digest", ids_digest(self.ids))
 
 
 @dataclass
@@ -47,11 +61,14 @@ class RunResult:
     path: str | None = None
     pred_dir: str | None = None  # where its <task>.jsonl prediction files are, when it has them
     data_files: dict[str, str] = field(default_factory=dict)  # run.json: data file name -> sha256
+    record_sets: dict[str, RecordSet] = field(default_factory=dict)  # a CSV's records/ids_sha256 columns
+    # Why the records behind the scores cannot be checked (a CSV written before it carried them); None: they can.
+    unverifiable: str | None = None
 
     def record_set(self, task: str) -> RecordSet | None:
         """The records task `task` was scored on, from its prediction file (None: no file to tell)."""
         if self.pred_dir is None:
-            return None
+            return self.record_sets.get(task)
         path = Path(self.pred_dir) / f"{task}.jsonl"
         if not path.is_file():
             return None
@@ -196,13 +213,21 @@ def _read_json(path: Path) -> Any:
         raise UserError(f"cannot read ({exc.strerror})", path=path) from None
 
 
-def _number(value: Any) -> float | None:
-    """A score, or None for a missing one (official eval.py writes NaN for an empty LongBench-E bucket)."""
+def _number(value: Any, path: Path, task: str, *, line: int | None = None, bucket: bool = False) -> float | None:
+    """A score: a finite number in [0, 100] (LongBench scores are x100); None for a missing one. NaN is missing
+    only in a LongBench-E bucket (official eval.py writes it for an empty bucket); anywhere else a score that is
+    not a finite number in range is a UserError naming the file and task: a gate cannot judge it (NaN compares
+    false with everything, so a NaN drop would pass)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError
-    return None if math.isnan(value) else float(value)
+        raise UserError(f"expected a number, got {value!r}", path=path, line=line, field=task)
+    if bucket and math.isnan(value):
+        return None
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise UserError(f"a score must be a finite number in [0, 100], got {value!r}", path=path, line=line,
+                        field=task)
+    return float(value)
 
 
 def parse_result(doc: Any, path: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -212,20 +237,17 @@ def parse_result(doc: Any, path: Path) -> tuple[dict[str, float], dict[str, dict
     scores: dict[str, float] = {}
     buckets: dict[str, dict[str, float]] = {}
     for task, value in doc.items():
-        try:
-            if isinstance(value, dict):
-                base = all_tasks()[task].base if task in all_tasks() else task
-                parsed = {b: _number(v) for b, v in value.items()}
-                if set(parsed) - set(BUCKETS):
-                    raise UserError(f"unknown length bucket(s) {sorted(set(parsed) - set(BUCKETS))}; expected "
-                                    f"{', '.join(BUCKETS)}", path=path, field=task)
-                buckets[base] = {b: v for b, v in parsed.items() if v is not None}
-            else:
-                number = _number(value)
-                if number is not None:
-                    scores[task] = number
-        except TypeError:
-            raise UserError(f"expected a number, got {value!r}", path=path, field=task) from None
+        if isinstance(value, dict):
+            base = all_tasks()[task].base if task in all_tasks() else task
+            parsed = {b: _number(v, path, f"{task}[{b}]", bucket=True) for b, v in value.items()}
+            if set(parsed) - set(BUCKETS):
+                raise UserError(f"unknown length bucket(s) {sorted(set(parsed) - set(BUCKETS))}; expected "
+                                f"{', '.join(BUCKETS)}", path=path, field=task)
+            buckets[base] = {b: v for b, v in parsed.items() if v is not None}
+        else:
+            number = _number(value, path, task)
+            if number is not None:
+                scores[task] = number
     return scores, buckets
 
 
@@ -240,8 +262,8 @@ def read_report_csv(path: Path) -> list[RunResult]:
         raise UserError(f"cannot read CSV ({exc})", path=path) from None
     if "run" not in header:
         raise UserError("not a longeval report CSV (no 'run' column)", path=path, line=1)
-    task_columns = [c for c in header if c not in META_COLUMNS and not c.startswith("avg:") and
-                    not c.startswith("macro")]
+    task_columns = [c for c in header if c not in META_COLUMNS and c not in RECORD_COLUMNS and
+                    not c.startswith("avg:") and not c.startswith("macro")]
     if not task_columns:
         raise UserError("no task columns", path=path, line=1)
     by_name: dict[str, RunResult] = {}
@@ -254,15 +276,19 @@ def read_report_csv(path: Path) -> list[RunResult]:
             max_length=_csv_int(row.get("max_length"), path, number, "max_length"),
             source=row.get("source") or "measured", status=row.get("status") or None,
             limit=_csv_int(row.get("limit"), path, number, "limit"), path=str(path)))
+        _csv_record_columns(run, row, header, path, number)
         values = {}
+        bucket = (row.get("bucket") or "").strip()
         for column in task_columns:
             cell = (row.get(column) or "").strip()
             if cell:
                 try:
-                    values[column] = float(cell)
+                    value = float(cell)
                 except ValueError:
                     raise UserError(f"not a number: {cell!r}", path=path, line=number, field=column) from None
-        bucket = (row.get("bucket") or "").strip()
+                score = _number(value, path, f"{column}[{bucket}]" if bucket else column, line=number)
+                if score is not None:
+                    values[column] = score
         if bucket:
             for task, value in values.items():
                 run.buckets.setdefault(task, {})[bucket] = value
@@ -271,6 +297,50 @@ def read_report_csv(path: Path) -> list[RunResult]:
     if not by_name:
         raise UserError("CSV has no rows", path=path)
     return list(by_name.values())
+
+
+def _csv_record_columns(run: RunResult, row: dict[str, str | None], header: Sequence[str], path: Path,
+                        line: int) -> None:
+    """The records/ids_sha256/data_sha256 cells of a row into `run` (or why they cannot be checked)."""
+    if not all(column in header for column in RECORD_COLUMNS):
+        run.unverifiable = (f"{path} carries no record counts, _ids or data checksums (written by an older "
+                            "longeval report), so the records behind its scores cannot be checked")
+        return
+    counts = _csv_pairs(row.get("records"), path, line, "records")
+    if not counts and run.source == "measured":
+        run.unverifiable = (f"{path} line {line} ({run.name}) carries no record counts (its run had no prediction "
+                            "files), so the records behind its scores cannot be checked")
+    digests = _csv_pairs(row.get("ids_sha256"), path, line, "ids_sha256")
+    run.data_files.update(_csv_pairs(row.get("data_sha256"), path, line, "data_sha256"))
+    for task, count in counts.items():
+        if not count.isdigit():
+            raise UserError(f"expected task=count pairs, got {count!r} for {task}", path=path, line=line,
+                            field="records")
+        run.record_sets[task] = RecordSet(int(count), None, digests.get(task))
+
+
+def _csv_pairs(cell: str | None, path: Path, line: int, column: str) -> dict[str, str]:
+    """'a=1 b=2' -> {'a': '1', 'b': '2'} (the form to_csv writes: no name holds a space or '=')."""
+    pairs = {}
+    for item in (cell or "").split():
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise UserError(f"expected name=value pairs separated by spaces, got {item!r}", path=path, line=line,
+                            field=column)
+        pairs[name] = value
+    return pairs
+
+
+def record_columns(run: RunResult) -> dict[str, str]:
+    """The RECORD_COLUMNS cells of a run (what `check` reads back from a CSV); empty cells where unknown."""
+    sets = {}
+    for task in sorted({*run.scores, *run.buckets}):
+        found = run.record_set(task)
+        if found is not None:
+            sets[task] = found
+    return {"records": " ".join(f"{t}={s.count}" for t, s in sets.items()),
+            "ids_sha256": " ".join(f"{t}={s.digest}" for t, s in sets.items() if s.digest),
+            "data_sha256": " ".join(f"{n}={d}" for n, d in sorted(run.data_files.items()))}
 
 
 def _csv_int(cell: str | None, path: Path, line: int, column: str) -> int | None:

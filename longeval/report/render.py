@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from longeval import __version__
-from longeval.report.collect import META_COLUMNS
+from longeval.report.collect import META_COLUMNS, RECORD_COLUMNS
 from longeval.report.table import Group, Leaderboard, column_label, groups_for, task_order
 from longeval.tasks import all_tasks
 
@@ -147,6 +147,7 @@ def to_csv(report: Report) -> str:
     columns = list(META_COLUMNS) + tasks
     for group in groups_for(tasks):
         columns += [group.key, f"{group.key}:count", f"{group.key}:total"]
+    columns += RECORD_COLUMNS  # last: what `check` reads to compare a CSV baseline's records with a run's
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame = frame.reindex(columns=columns)
     for column in columns:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from longeval.errors import UserError
-from longeval.report.collect import BUCKETS, META_COLUMNS, RunResult
+from longeval.report.collect import BUCKETS, META_COLUMNS, RECORD_COLUMNS, RunResult, record_columns
 from longeval.tasks import all_tasks, suites
 
 SORT_FIELDS = ("run", "model", "method", "max_length", "macro")
@@ -65,7 +65,7 @@ def _row(run: RunResult, scores: dict[str, float], tasks: list[str], groups: lis
          bucket: str | None) -> dict[str, object]:
     row: dict[str, object] = {"run": run.name, "model": run.model, "method": run.method,
                               "max_length": run.max_length, "source": run.source, "status": run.status,
-                              "limit": run.limit, "bucket": bucket}
+                              "limit": run.limit, "bucket": bucket, **record_columns(run)}
     for task in tasks:
         row[task] = scores.get(task, float("nan"))
     for group in groups:
@@ -77,7 +77,7 @@ def _row(run: RunResult, scores: dict[str, float], tasks: list[str], groups: lis
 
 
 def _frame(rows: list[dict[str, object]], tasks: list[str], groups: list[Group]) -> pd.DataFrame:
-    columns = [*META_COLUMNS, *tasks]
+    columns = [*META_COLUMNS, *RECORD_COLUMNS, *tasks]
     for group in groups:
         columns += [group.key, f"{group.key}:count", f"{group.key}:total"]
     frame = pd.DataFrame(rows, columns=columns)
