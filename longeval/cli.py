@@ -19,6 +19,7 @@ COMMANDS = {
     "score": "score",
     "report": "report",
     "check": "check",
+    "compare": "compare",
     "prompts": "prompts",
     "tasks": "tasks",
     "methods": "methods",
@@ -28,7 +29,7 @@ COMMANDS = {
     "serve": "serve",
 }
 # Commands that name tasks: they take --tasks-path (user task folders, same format as the shipped tasks/).
-TASK_COMMANDS = ("run", "score", "report", "check", "prompts", "tasks")
+TASK_COMMANDS = ("run", "score", "report", "check", "compare", "prompts", "tasks")
 
 
 def build_parser() -> argparse.ArgumentParser:
