@@ -182,3 +182,60 @@ def test_several_candidates_and_a_stale_result_json(real, tmp_path, capsys):
     # one task alone: Holm leaves its p unchanged
     row = doc["comparisons"][1]["tasks"]["trec"]
     assert row["p_holm"] == row["p"]
+
+
+# --- check --significance --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gate_runs(real: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two real runs on trec (llama3-8b 71.00 -> llama2-7b 68.00: a 3-point drop, p_holm far above 0.05) and lsht
+    (35.00 -> 18.25: a drop a paired test confirms), each scored with `longeval score` (result.json)."""
+    more = unpack_real_preds(tmp_path_factory.mktemp("more"), ("llama2-7b",))
+    root = tmp_path_factory.mktemp("gate")
+    runs = {}
+    for name, source in (("before", real / "llama3-8b"), ("after", more / "llama2-7b")):
+        for subset, tasks in (("trec", ["trec"]), ("both", ["trec", "lsht"])):
+            folder = _copy(source.parent, source.name, root / f"{name}-{subset}", tasks)
+            assert main(["score", str(folder)]) == 0
+            runs[f"{name}-{subset}"] = folder
+    return runs
+
+
+def test_significance_lets_a_noisy_drop_pass_and_says_so(gate_runs, capsys):
+    argv = ["check", str(gate_runs["after-trec"]), "--baseline", str(gate_runs["before-trec"]), "--max-drop", "1",
+            "--max-task-drop", "2"]
+    capsys.readouterr()
+    assert main(argv) == 1  # without the flag: today's gate, a 3-point drop fails
+    assert main([*argv, "--significance", "0.05"]) == 0
+    summary = capsys.readouterr().out
+    assert "### longeval check: PASS" in summary
+    assert "Ignored as noise (dropped beyond the allowance, not significant): TREC, macro." in summary
+    assert "| TREC | 71.00 | 68.00 | -3.00 | [" in summary and "| noise |" in summary
+
+
+def test_significance_fails_a_real_drop_and_names_the_noise(gate_runs, capsys):
+    argv = ["check", str(gate_runs["after-both"]), "--baseline", str(gate_runs["before-both"]), "--max-drop", "1",
+            "--max-task-drop", "2", "--significance", "0.05"]
+    capsys.readouterr()
+    assert main(argv) == 1
+    summary = capsys.readouterr().out
+    assert "### longeval check: FAIL" in summary
+    assert "1 task(s) dropped more than 2 points: lsht" in summary
+    assert "macro dropped" in summary  # (-3 - 16.75) / 2: confirmed by the stratified test
+    assert "Ignored as noise (dropped beyond the allowance, not significant): TREC." in summary
+
+
+def test_significance_refuses_a_baseline_without_records(gate_runs, tmp_path, capsys):
+    plain = tmp_path / "scores-only"
+    plain.mkdir()
+    shutil.copy(gate_runs["before-trec"] / "result.json", plain / "result.json")
+    argv = ["check", str(gate_runs["after-trec"]), "--baseline", str(plain), "--max-task-drop", "2"]
+    capsys.readouterr()
+    assert main(argv) == 1  # without the flag the scores alone gate as before
+    assert_exit_2_one_line(capsys, [*argv, "--significance", "0.05"], "--significance", "scores-only")
+    shifted = _copy(gate_runs["before-trec"].parent, "before-trec", tmp_path / "shifted", ["trec"])
+    lines = _lines(shifted / "trec.jsonl")
+    (shifted / "trec.jsonl").write_text("".join(lines[1:] + lines[:1]), encoding="utf-8")
+    shutil.copy(gate_runs["before-trec"] / "result.json", shifted / "result.json")
+    assert_exit_2_one_line(capsys, ["check", str(gate_runs["after-trec"]), "--baseline", str(shifted),
+                                    "--significance", "0.05"], "--significance cannot pair", "answers differ")

@@ -15,12 +15,18 @@ appends it to $GITHUB_STEP_SUMMARY when that is set.
 Scores compare only over the same records: a partial run, a --limit run or one made on other data
 (per-task record counts, _ids and data checksums) is refused with the reason, unless --allow-partial.
 
+With --significance ALPHA a drop beyond an allowance fails only if a paired test on the records
+(per task Holm-adjusted, the macro on its own; see `longeval compare`) also rejects at ALPHA; the
+summary adds each change's (1 - ALPHA) interval and p, and lists the drops it let pass as noise. Both runs
+need their prediction files, paired by _id (or by position with the same answers); else exit 2.
+
 exit codes: 0 no regression; 1 macro dropped more than --max-drop points, a task more than
 --max-task-drop, or a baseline task is missing from the run; 2 unusable input (a missing or broken
 file, an allowance that is negative, infinite or NaN, runs not scored on the same records).
 
 example:
   longeval check runs/new-ckpt --baseline results/leaderboard.csv --baseline-run last-release --max-drop 0.5
+  longeval check runs/new-ckpt --baseline runs/last-release --max-drop 0.5 --significance 0.05
 """
 
 
@@ -31,6 +37,16 @@ def _points_or_none(text: str) -> float | None:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected points (a number) or 'none', got {text!r}") from None
+
+
+def _level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a level in (0, 1) such as 0.05, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {value:g}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-partial", action="store_true",
                         help="compare even when the two were not scored on the same records (partial, --limit, "
                         "other data); the summary lists the differences")
+    parser.add_argument("--significance", type=_level, metavar="ALPHA",
+                        help="fail a drop beyond the allowance only if the paired test on the records rejects at "
+                        "ALPHA (e.g. 0.05; tasks Holm-adjusted); needs both runs' prediction files")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"baseline holds {len(candidates)} runs ({names}); pick one with --baseline-run",
                         path=args.baseline)
     result = compare(current, candidates[0], max_drop=args.max_drop, max_task_drop=args.max_task_drop,
-                     allow_missing=args.allow_missing, allow_partial=args.allow_partial)
+                     allow_missing=args.allow_missing, allow_partial=args.allow_partial,
+                     significance=args.significance)
     for note in unverifiable(current, candidates[0]):
         print(f"longeval check: warning: {note}", file=sys.stderr)
     summary = summary_markdown(result)

@@ -6,16 +6,23 @@ silently disappears from an evaluation is a regression of its own.
 
 Scores are only comparable over the same records: a partial run, a `--limit` run, or one made on other data is
 refused (unusable input, exit 2) with the reason, unless the caller allows it (`--allow-partial`).
+
+With `significance` (`--significance ALPHA`, report/significance.py) a drop beyond the allowance fails only when
+the paired test rejects too; the drops it lets pass are listed as noise, never dropped silently.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from longeval.errors import UserError
 from longeval.report.collect import RunResult
 from longeval.report.table import column_label, task_order
+
+if TYPE_CHECKING:
+    from longeval.report.significance import Significance
 
 EPSILON = 1e-9  # scores are 2-decimal numbers; a drop of exactly the allowance passes despite float noise
 
@@ -42,6 +49,7 @@ class CheckResult:
     extra: list[str] = field(default_factory=list)  # the run has them, the baseline does not
     allow_missing: bool = False
     unlike: list[str] = field(default_factory=list)  # why the record sets differ (compared anyway: allowed)
+    significance: Significance | None = None  # --significance: a drop fails only if the paired test rejects
 
     @property
     def macro_baseline(self) -> float:
@@ -56,11 +64,27 @@ class CheckResult:
         return self.macro_current - self.macro_baseline
 
     @property
-    def macro_failed(self) -> bool:
+    def macro_dropped(self) -> bool:
         return -self.macro_delta > self.max_drop + EPSILON
 
-    def task_failed(self, entry: EntryDelta) -> bool:
+    def task_dropped(self, entry: EntryDelta) -> bool:
         return self.max_task_drop is not None and -entry.delta > self.max_task_drop + EPSILON
+
+    @property
+    def macro_failed(self) -> bool:
+        return self.macro_dropped and (self.significance is None or self.significance.macro_significant)
+
+    def task_failed(self, entry: EntryDelta) -> bool:
+        return self.task_dropped(entry) and (self.significance is None
+                                             or self.significance.task_significant(entry.key))
+
+    @property
+    def noise(self) -> list[str]:
+        """Drops beyond the allowance that the paired test did not confirm (--significance): passed, and said."""
+        if self.significance is None:
+            return []
+        keys = [e.key for e in self.entries if self.task_dropped(e) and not self.task_failed(e)]
+        return keys + (["macro"] if self.macro_dropped and not self.macro_failed else [])
 
     @property
     def failures(self) -> list[str]:
@@ -138,7 +162,9 @@ def _limit(limit: int | None) -> str:
 
 
 def compare(current: RunResult, baseline: RunResult, *, max_drop: float, max_task_drop: float | None,
-            allow_missing: bool = False, allow_partial: bool = False) -> CheckResult:
+            allow_missing: bool = False, allow_partial: bool = False,
+            significance: float | None = None) -> CheckResult:
+    """The gate's verdict; `significance` (a level ALPHA) adds the paired test to every drop beyond an allowance."""
     check_allowance(max_drop, "--max-drop")
     check_allowance(max_task_drop, "--max-task-drop")
     now, before = current.entries(), baseline.entries()
@@ -153,9 +179,14 @@ def compare(current: RunResult, baseline: RunResult, *, max_drop: float, max_tas
         raise UserError(f"run '{current.name}' and baseline '{baseline.name}' were not scored on the same records, "
                         f"so their scores do not compare: {'; '.join(unlike)} (--allow-partial compares them "
                         "anyway)")
+    paired = None
+    if significance is not None:
+        from longeval.report.significance import paired_significance
+
+        paired = paired_significance(current, baseline, [entry.key for entry in entries], significance)
     return CheckResult(current, baseline, entries, max_drop, max_task_drop,
                        missing=_order(set(before) - set(now)), extra=_order(set(now) - set(before)),
-                       allow_missing=allow_missing, unlike=unlike)
+                       allow_missing=allow_missing, unlike=unlike, significance=paired)
 
 
 def summary_markdown(result: CheckResult) -> str:
@@ -169,14 +200,39 @@ def summary_markdown(result: CheckResult) -> str:
     if result.unlike:
         lines += ["", "Note: compared although not scored on the same records (--allow-partial):"]
         lines += [f"- {reason}" for reason in result.unlike]
-    lines += ["", "| Task | Baseline | Run | Change | |", "|---|---:|---:|---:|---|"]
+    significance = result.significance
+    if significance is None:
+        lines += ["", "| Task | Baseline | Run | Change | |", "|---|---:|---:|---:|---|"]
+    else:
+        lines += ["", "| Task | Baseline | Run | Change | 95% CI | p (Holm) | |", "|---|---:|---:|---:|---:|---:|---|"]
+        level = round(100 * (1 - significance.alpha))
+        if level != 95:
+            lines[-2] = lines[-2].replace("95% CI", f"{level}% CI")
+    noise = set(result.noise)
     for entry in result.entries:
         mark = "FAIL" if result.task_failed(entry) else ("better" if entry.delta > EPSILON else "ok")
+        mark = "noise" if entry.key in noise else mark
+        stats = ""
+        if significance is not None:
+            task = significance.comparison.tasks[entry.key]
+            stats = (f"[{task.ci_low:+.2f}, {task.ci_high:+.2f}] | {significance.comparison.p_holm[entry.key]:.4f} "
+                     "| ")
         lines.append(f"| {_label(entry.key)} | {entry.baseline:.2f} | {entry.current:.2f} | {entry.delta:+.2f} "
-                     f"| {mark} |")
-    mark = "FAIL" if result.macro_failed else "ok"
+                     f"| {stats}{mark} |")
+    mark = "FAIL" if result.macro_failed else ("noise" if "macro" in noise else "ok")
+    stats = ""
+    if significance is not None:
+        macro = significance.comparison.macro
+        stats = f"[{macro.ci_low:+.2f}, {macro.ci_high:+.2f}] | {macro.p:.4f} (own) | "
     lines.append(f"| **macro** | {result.macro_baseline:.2f} | {result.macro_current:.2f} | "
-                 f"{result.macro_delta:+.2f} | {mark} |")
+                 f"{result.macro_delta:+.2f} | {stats}{mark} |")
+    if significance is not None:
+        lines += ["", f"Significance: a drop beyond the allowance fails only if the paired test rejects at "
+                  f"{significance.alpha:g} (p per task Holm-adjusted over the {len(result.entries)} task(s); macro "
+                  f"by stratified sign flips); CI = paired bootstrap interval of the change."]
+        if noise:
+            lines.append("Ignored as noise (dropped beyond the allowance, not significant): "
+                         + ", ".join("macro" if key == "macro" else _label(key) for key in result.noise) + ".")
     if result.missing:
         lines += ["", ("Missing from the run (allowed): " if result.allow_missing else "Missing from the run: ")
                   + ", ".join(_label(k) for k in result.missing)]
