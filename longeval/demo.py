@@ -75,12 +75,27 @@ def smollm2_gguf() -> Path:
     return found[0]
 
 
+def check_needs(echo: Callable[[str], None], *, tiny: bool) -> None:
+    """The demo's first lines, when something is missing: `longeval doctor`'s lines for it; refuse if it must."""
+    from longeval.doctor import demo_problems
+    from longeval.errors import UserError
+
+    problems = demo_problems(tiny=tiny)
+    for problem in problems:
+        echo(f"longeval doctor: {problem.line()}")
+    missing = [problem.name for problem in problems if problem.status == "missing"]
+    if missing:
+        raise UserError(f"the demo needs {', '.join(missing)} (what to do: the lines above, or `longeval doctor`)"
+                        + ("" if tiny else "; `longeval demo --tiny` needs only torch and transformers"))
+
+
 def run_real_demo(out: Path, *, backend: str | None = None, methods: tuple[str, ...] = REAL_METHODS,
                   records: int = REAL_RECORDS, max_length: int = REAL_LENGTH, progress: bool = True,
                   echo: Callable[[str], None] = print) -> dict[str, float]:
     """SmolLM2 on passkey retrieval, one run per method; prints the leaderboard and what it shows."""
     from longeval.gguf import resolve_model
 
+    check_needs(echo, tiny=False)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -203,12 +218,14 @@ def make_demo_data(folder: Path, *, records: int = RECORDS_PER_TASK, seed: int =
 
 def print_run_stats(infos: list[dict], echo: Callable[[str], None]) -> None:
     """What each run fed the engine: longer windows keep more of each record (fewer tokens cut away)."""
-    echo(f"{'run':<22}{'positions':>10}{'budget':>8}{'truncated':>11}{'prompt tok':>12}{'new tok':>9}{'tok/s':>8}")
+    width = max(22, *(len(info["run_name"]) + 2 for info in infos))
+    echo(f"{'run':<{width}}{'positions':>10}{'budget':>8}{'truncated':>11}{'prompt tok':>12}{'new tok':>9}"
+         f"{'tok/s':>8}")
     for info in infos:
         truncated = sum(info["truncated"].values())
         total = sum(c["total"] for c in info.get("records", {}).values())
         speed = info["tokens_per_second"]
-        echo(f"{info['run_name']:<22}{info['engine_max_length']:>10}{max(info['prompt_max_length'].values()):>8}"
+        echo(f"{info['run_name']:<{width}}{info['engine_max_length']:>10}{max(info['prompt_max_length'].values()):>8}"
              f"{f'{truncated}/{total}':>11}{info['tokens']['prompt']:>12}{info['tokens']['generated']:>9}"
              f"{f'{speed:.1f}' if speed is not None else '-':>8}")
 
@@ -219,6 +236,7 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
     """Build/reuse the tiny model, write the data, run every method, print the table; returns timings (s)."""
     from longeval.tinymodel import build_tiny_model
 
+    check_needs(echo, tiny=True)
     # vLLM logs every engine start at INFO; the demo's reader wants the table. An explicit setting wins.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     timings: dict[str, float] = {}

@@ -81,11 +81,17 @@ def plan_cells(base: RunRequest, models: Sequence[str], methods: Sequence[str | 
 
 def check_cells(cells: Sequence[RunRequest]) -> None:
     """What can be refused for every cell before any engine starts: model folders and method specs."""
+    from longeval.gguf import find_gguf
+    from longeval.hub import HUB_ID
     from longeval.methods import parse_method
     from longeval.runner import read_model_config
 
     for model in dict.fromkeys(cell.model for cell in cells):
-        read_model_config(model)
+        # A GGUF file (or a folder holding one) is checked when its first cell converts it, as one run does; a
+        # hub id when its first cell fetches it. Only an ordinary checkpoint folder can be read here.
+        local = Path(model).expanduser().exists() or not HUB_ID.match(model) or model.startswith((".", "/", "~"))
+        if local and find_gguf(model) is None:
+            read_model_config(model)
     for spec in dict.fromkeys(cell.method for cell in cells):
         if spec is not None:
             parse_method(spec)

@@ -186,7 +186,9 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
 
     low, high = min(plan.budgets.values()), max(plan.budgets.values())
     budget_text = f"{low}" if low == high else f"{low}-{high}"
-    wrapper = WRAPPER_LABELS.get(inputs.wrapper, inputs.wrapper)
+    # The wrapper wraps only the tasks that declare `chat: true`; a run of completion tasks (passkey) uses none.
+    chat_tasks = any(task.chat for task in inputs.tasks)
+    wrapper = WRAPPER_LABELS.get(inputs.wrapper, inputs.wrapper) if chat_tasks else "none (its tasks have chat: false)"
     on_event(f"run {plan.run_name}: method {plan.method.spec}, chat wrapper: {wrapper}, window {plan.window}, "
              f"prompt budget {budget_text} tokens -> {folder.path}")
 

@@ -67,7 +67,9 @@ def test_csv_baseline_from_report(runs, tmp_path, capsys):
     assert "--baseline-run" in capsys.readouterr().err
     assert check(runs / "llama2-7b", "--baseline", board, "--baseline-run", "llama2-7b") == 0
     assert check(runs / "llama2-7b", "--baseline", board, "--baseline-run", "llama2-7b-chat") == 1
+    capsys.readouterr()
     assert check(runs / "llama2-7b", "--baseline", board, "--baseline-run", "gpt") == 2
+    assert "no run named 'gpt' in the baseline (it has: llama2-7b, llama2-7b-chat)" in capsys.readouterr().err
 
 
 def test_missing_task_fails_unless_allowed(runs, tmp_path, capsys):

@@ -86,3 +86,21 @@ def test_smollm2_gguf_converts_once_and_runs_record_it(smollm2, tmp_path, monkey
     assert model["gguf_file"] == str(gguf.resolve()) and model["gguf_quant_type"] == "MOSTLY_Q4_1"
     assert model["gguf_sha256"] == source.sha256 and len(source.sha256) == 64
     assert model["name"] == "SmolLM2-135M-Instruct.Q4_1"
+
+
+@pytest.mark.slow
+def test_a_grid_takes_a_gguf_file_and_a_folder_holding_one(smollm2, tmp_path, monkeypatch, capsys):
+    """Several methods x lengths on a .gguf file, and on its folder: the same grid as on a checkpoint folder (the
+    echo engine stands in for the model: what is checked is that every cell accepts the model argument)."""
+    gguf = smollm2_file()
+    monkeypatch.setenv("LONGEVAL_CACHE", str(smollm2.parent.parent))  # the session's conversion: none here
+    for model, out in ((gguf, tmp_path / "file"), (gguf.parent, tmp_path / "folder")):
+        assert main(["run", "--model", str(model), "--method", "none", "--method", "yarn:factor=2", "--tasks",
+                     "passkey", "--limit", "1", "--max-length", "200,300", "--backend", "echo", "--out", str(out),
+                     "--no-progress"]) == 0, capsys.readouterr().err
+        names = sorted(folder.name for folder in out.iterdir())
+        assert len(names) == 4 and all(name.startswith("SmolLM2-135M-Instruct.Q4_1.gguf-") for name in names)
+        for folder in out.iterdir():
+            info = json.loads((folder / "run.json").read_text())
+            assert info["model"]["gguf_sha256"] == json.loads(
+                (smollm2 / "longeval_gguf_source.json").read_text())["sha256"]

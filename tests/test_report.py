@@ -458,3 +458,16 @@ def test_readme_names_the_files_report_writes():
     assert "leaderboard.{md,csv,html}" in promised and set(FILE_NAMES.values()) == {
         f"leaderboard.{ext}" for ext in ("md", "csv", "html")}
     assert ",png}" not in readme
+
+
+def test_default_output_is_its_own_folder_and_never_a_run_folder(real_runs, tmp_path, capsys, monkeypatch):
+    """Not the repository's tracked results/ (it once was), and never among a run's own files."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(real_runs), "--format", "md"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["longeval-report"]
+    assert (tmp_path / "longeval-report" / "leaderboard.md").is_file()
+    a_run = next(p.parent for p in real_runs.rglob("result.json"))
+    before = sorted(p.name for p in a_run.iterdir())
+    assert main(["report", str(real_runs), "--format", "md", "--out", str(a_run)]) == 2
+    assert "is a run's folder" in capsys.readouterr().err
+    assert sorted(p.name for p in a_run.iterdir()) == before

@@ -52,15 +52,19 @@ def run_longeval(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_vllm_logs_go_to_stderr_and_no_progress_silences_their_info_lines(tmp_path, tiny_model):
-    """vLLM prints its INFO lines on stdout by itself; a CI log under --no-progress must show longeval's lines."""
+@pytest.mark.parametrize("progress", [True, False], ids=["default", "no-progress"])
+def test_vllm_logs_go_to_stderr_and_their_info_lines_stay_out(tmp_path, tiny_model, progress):
+    """vLLM prints its INFO lines (dozens, and a config dump) on stdout by itself; a plain run shows longeval's
+    lines and its bars only, and --no-progress also hides vLLM's checkpoint-loading bar."""
     pytest.importorskip("vllm")
     data = make_data(tmp_path / "lb", n=1)
     done = run_longeval("run", "--model", str(tiny_model), "--tasks", "hotpotqa", "--data", str(data),
-                        "--out", str(tmp_path / "runs"), "--backend", "vllm", "--max-length", "100", "--no-progress",
-                        "--run-name", "v")
+                        "--out", str(tmp_path / "runs"), "--backend", "vllm", "--max-length", "100",
+                        *([] if progress else ["--no-progress"]), "--run-name", "v")
     assert done.returncode == 0, done.stderr[-3000:]
     assert " INFO " not in done.stdout and " INFO " not in done.stderr, (done.stdout + done.stderr)[-3000:]
+    assert ("Loading safetensors checkpoint shards" in done.stderr) == progress, done.stderr[-3000:]
+    assert ("hotpotqa: 100%" in done.stderr) == progress, done.stderr[-3000:]
     assert " WARNING " not in done.stdout
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     # longeval's own lines only: the banner, the outcome, the score table
@@ -84,3 +88,15 @@ def test_warnings_go_to_stderr_and_the_banner_names_the_chat_wrapper(tmp_path, c
     banner = captured.out.splitlines()[0]
     # the wrapper is named as a chat wrapper, not as something that reads like the backend ("hf")
     assert "chat wrapper: hf template" in banner and "hf chat wrapper" not in banner, banner
+
+
+@pytest.mark.slow
+def test_a_passkey_run_names_no_chat_wrapper(tmp_path, capsys, echo_model):
+    """passkey has `chat: false`: its prompts carry no template, so the banner must not name one (the echo engine
+    stands in for a model: only the banner is looked at)."""
+    from longeval.cli import main
+
+    assert main(["run", "--model", str(echo_model), "--tasks", "passkey", "--limit", "1", "--max-length", "200",
+                 "--out", str(tmp_path / "runs"), "--backend", "echo", "--method", "none", "--no-progress"]) == 0
+    banner = capsys.readouterr().out.splitlines()[0]
+    assert "chat wrapper: none (its tasks have chat: false)" in banner and "hf template" not in banner, banner

@@ -102,7 +102,7 @@ class VLLMBackend:
                  gpu_memory_utilization: float | None = None, max_model_len: int | None = None, seed: int = 0,
                  pipeline_parallel_size: int | None = None, distributed_executor_backend: str | None = None,
                  max_num_seqs: int | None = None, enable_prefix_caching: bool | None = None,
-                 engine_args: Mapping[str, Any] | None = None) -> None:
+                 engine_args: Mapping[str, Any] | None = None, progress: bool = True) -> None:
         dtype = canonical_dtype(dtype)
         if dtype == "float64":
             raise UserError("vLLM does not run float64 (use float32, bfloat16 or float16)")
@@ -142,6 +142,7 @@ class VLLMBackend:
             "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
             # torch.compile costs a minute of start-up on CPU for no gain there; CUDA graphs pay off on GPUs.
             "enforce_eager": on_cpu,
+            "use_tqdm_on_load": progress,  # its checkpoint-shard bar: --no-progress hides it too
         }
         try:
             self._llm: Any = LLM(**{**settings, **self.engine_options})

@@ -25,7 +25,7 @@ exit codes: 0 no regression; 1 macro dropped more than --max-drop points, a task
 file, an allowance that is negative, infinite or NaN, runs not scored on the same records).
 
 example:
-  longeval check runs/new-ckpt --baseline results/leaderboard.csv --baseline-run last-release --max-drop 0.5
+  longeval check runs/new-ckpt --baseline longeval-report/leaderboard.csv --baseline-run last-release --max-drop 0.5
   longeval check runs/new-ckpt --baseline runs/last-release --max-drop 0.5 --significance 0.05
 """
 
@@ -77,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
     current = load_single_run(args.path)
     candidates = [run for run in collect_runs([args.baseline]) if not run.is_reference or args.baseline_run]
     if args.baseline_run is not None:
-        candidates = [run for run in candidates if run.name == args.baseline_run]
-        if not candidates:
-            raise UserError(f"no run named '{args.baseline_run}' in the baseline", path=args.baseline)
+        named = [run for run in candidates if run.name == args.baseline_run]
+        if not named:
+            have = ", ".join(run.name for run in candidates) or "none"
+            raise UserError(f"no run named '{args.baseline_run}' in the baseline (it has: {have})",
+                            path=args.baseline)
+        candidates = named
     if len(candidates) != 1:
         names = ", ".join(run.name for run in candidates) or "none"
         raise UserError(f"baseline holds {len(candidates)} runs ({names}); pick one with --baseline-run",

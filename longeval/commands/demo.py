@@ -15,17 +15,18 @@ vLLM when installed (else transformers); prints the leaderboard, a length curve 
 do and do not show, and writes the plots. A few minutes on 2 CPU cores.
 
 --tiny: a random tiny Llama with a locally trained tokenizer on a small LongBench-format data set, 5 methods,
-about a minute; its scores are noise (it shows the mechanics only). Re-running reuses the model and finished runs.
+about a minute; its scores are noise (it shows the mechanics only). Writes to its own folder; re-running
+reuses the model and finished runs.
 
 examples:
   longeval demo                               # ./longeval-demo/{runs,report}
-  longeval demo --tiny --backend hf           # the random tiny model through transformers
+  longeval demo --tiny --backend hf           # ./longeval-demo-tiny: the random tiny model, transformers
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("longeval-demo"),
-                        help="folder for the data, runs and leaderboard (default: ./longeval-demo)")
+    parser.add_argument("--out", type=Path, help="folder for the data, runs and leaderboard (default: "
+                        "./longeval-demo, with --tiny ./longeval-demo-tiny: the two never share a folder)")
     parser.add_argument("--tiny", action="store_true",
                         help="the random tiny Llama instead of SmolLM2 (seconds; scores are noise)")
     parser.add_argument("--cache", type=Path, help="where models are built or converted once "
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.cache is not None:
         os.environ["LONGEVAL_CACHE"] = str(args.cache)
     if args.tiny:
-        run_demo(args.out, cache=args.cache, backend=args.backend, progress=not args.no_progress)
+        run_demo(args.out or Path("longeval-demo-tiny"), cache=args.cache, backend=args.backend,
+                 progress=not args.no_progress)
     else:
-        run_real_demo(args.out, backend=args.backend, progress=not args.no_progress)
+        run_real_demo(args.out or Path("longeval-demo"), backend=args.backend, progress=not args.no_progress)
     return 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+# Not results/: that folder is the repository's tracked leaderboard (scripts/results.py writes it).
+DEFAULT_OUT = "longeval-report"
+
 HELP = "compare runs: leaderboard tables (md/csv/html), paper reference rows, plots"
 DESCRIPTION = """\
 Collect runs into one table: a row per run (model, method, max length), a column per task in the
@@ -18,7 +21,7 @@ official result.json (named by the folder), a folder holding several runs, or a 
 earlier report.
 
 examples:
-  longeval report results/runs/*                      # results/leaderboard.{md,csv,html}
+  longeval report runs/*                              # ./longeval-report/leaderboard.{md,csv,html}
   longeval report runs/ --reference paper --tasks paper12 --plot
   longeval report runs/ --format md --out -           # markdown to stdout only
   longeval report runs/ --plot --baseline llama2-7b   # + heat map of differences to that run
@@ -29,8 +32,9 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="RUN_DIR", help="run folders, result folders, parents, CSVs")
     parser.add_argument("--format", default="md,csv,html", help="comma list of md, csv, html (default: all)")
-    parser.add_argument("--out", default="results",
-                        help="output folder (default: results), one .md/.csv/.html file, or - for stdout")
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help=f"output folder (default: ./{DEFAULT_OUT}), one .md/.csv/.html file, or - for stdout; "
+                        "never a run folder")
     parser.add_argument("--by", default="",
                         help="order rows by these fields, comma list of run, model, method, max_length, macro "
                              "(default: as given; e.g. method,max_length groups each method's length sweep)")

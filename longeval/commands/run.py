@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     lengths = parse_max_lengths(args.max_length)
     from longeval.engine_logs import route_engine_logs
 
-    route_engine_logs(quiet=args.no_progress)
+    route_engine_logs(quiet=True)  # engine INFO lines only when asked for: VLLM_LOGGING_LEVEL=INFO
     backend = args.backend or default_backend()
     options = engine_options(args)
     check_backend_takes(backend, {**options, "engine_args": args.engine_arg})

@@ -27,7 +27,7 @@ PASSKEY_DEPTH_PLOT = "passkey_depth_length.png"
 class ReportOptions:
     paths: list[str]
     formats: list[str] = field(default_factory=lambda: list(FORMATS))
-    out: str = "results"
+    out: str = "longeval-report"
     by: list[str] = field(default_factory=list)
     tasks: str | None = None
     references: list[str] = field(default_factory=list)
@@ -67,7 +67,7 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
     buckets = build_bucket_leaderboard(runs, tasks)
     if not len(main.frame) and not len(buckets.frame):
         raise UserError("the runs have no scores to report")
-    report = Report(main, buckets)
+    report = Report(main, buckets, main_title=benchmark_name([t for t in main.tasks if not t.startswith("macro")]))
     if references and tasks is None and len(main.tasks) > len(suites()["paper12"]):
         report.notes.append("Published rows cover the paper's 12 tasks only, so their averages cover fewer tasks; "
                             "use --tasks paper12 to compare averages over the same tasks.")
@@ -130,12 +130,17 @@ def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunRe
     sweep_tasks = suites()["paper12"] if references else _task_filter(options.tasks)
     sweep = build_leaderboard([r for r in runs if r.max_length is not None] + sweep_refs, sweep_tasks)
     path = plot_dir / LENGTH_PLOT
-    if plot_macro_vs_length(sweep, path):
-        written.append(path)
-        report.images.append(("Macro score vs context length" + (" (dashed: the paper's Table 4)"
-                                                                  if sweep_refs else ""), path.read_bytes()))
-    else:
-        _warn("no run records a max length; macro-vs-length plot skipped")
+    generated = _generated_tasks(sweep.tasks)
+    benchmark = benchmark_name(sweep.tasks)
+    # Passkey runs alone: passkey_vs_length.png already is their curve, per prompt length; no second chart.
+    passkey_only = bool(written) and bool(sweep.tasks) and set(sweep.tasks) <= {"passkey", "passkey_sweep"}
+    if not passkey_only:
+        if plot_macro_vs_length(sweep, path, benchmark=benchmark, truncated=set(sweep.tasks) != set(generated)):
+            written.append(path)
+            report.images.append((f"{benchmark}: macro score vs context length" + (
+                " (dashed: the paper's Table 4)" if sweep_refs else ""), path.read_bytes()))
+        else:
+            _warn("no run records a max length; macro-vs-length plot skipped")
     measured = [r.name for r in runs if r.scores]
     baseline = baseline or (measured[0] if measured else None)
     if baseline is not None and len(main.frame) > 1:
@@ -146,6 +151,24 @@ def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunRe
     else:
         _warn("one run only; difference heat map skipped")
     return written
+
+
+def benchmark_name(tasks: list[str]) -> str:
+    """What a table or chart of these task columns shows, for its heading: LongBench, passkey retrieval, or both."""
+    generated = _generated_tasks(tasks)
+    if not generated:
+        return "LongBench"
+    if set(tasks) <= {"passkey", "passkey_sweep"}:
+        return "Passkey retrieval"
+    return "LongBench and generated tasks" if len(generated) < len(tasks) else "Generated tasks"
+
+
+def _generated_tasks(names: list[str]) -> list[str]:
+    """The tasks among `names` whose records are generated to fit the prompt (passkey): never truncated."""
+    from longeval.tasks import all_tasks
+
+    known = all_tasks()
+    return [name for name in names if name in known and known[name].source == "generated"]
 
 
 def write_report(options: ReportOptions) -> list[Path]:
@@ -169,6 +192,8 @@ def write_report(options: ReportOptions) -> list[Path]:
         if target.exists() and not target.is_dir():
             raise UserError("--out must be a folder (or a .md/.csv/.html file)", path=target)
         folder = target
+    if (folder / "run.json").is_file() or (folder / "pred").is_dir() or (folder / "result.json").is_file():
+        raise UserError("is a run's folder: the report would write among its files; give another --out", path=folder)
     report, written = build_report(options, plot_dir=folder)
     for fmt in formats:
         path = target if single else folder / FILE_NAMES[fmt]

@@ -180,8 +180,8 @@ def to_html(report: Report) -> str:
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>longeval leaderboard</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>LongBench leaderboard</h1>",
-             f'<p class="meta">Made by longeval {html.escape(__version__)}. Scores are official LongBench task '
+             f"<h1>{html.escape(report.main_title)} leaderboard</h1>",
+             f'<p class="meta">Made by longeval {html.escape(__version__)}. Scores are official task '
              "scores (&times;100); &ldquo;&mdash;&rdquo; marks a task a run does not have. Averages show "
              "(tasks present / tasks in the group).</p>"]
     for title, board in report.boards():

@@ -53,7 +53,8 @@ class Engines:
         started = time.perf_counter()
         backend = make_backend(request.backend, model_path=str(inputs.model_dir), method=plan.method,
                                max_length=max(self.lengths.get(key, 0), plan.engine_length), dtype=request.dtype,
-                               batch_size=request.batch_size, **request.backend_options)
+                               batch_size=request.batch_size, progress=request.progress,
+                               **request.backend_options)
         timer.add("engine_load", started)
         self.starts += 1
         self.live[key] = backend

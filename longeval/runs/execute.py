@@ -52,6 +52,10 @@ def execute(backend: Backend, folder: RunFolder, tasks: Sequence[Task], records:
         with tqdm(total=total, initial=total - len(pending[task.name]), desc=task.name, unit="sample",
                   disable=not progress, dynamic_ncols=True) as bar:
             for batch in batches_by_length(pending[task.name], batch_size):
+                # One engine call finishes a whole batch at once: the bar says what is under way meanwhile.
+                longest = max(len(p.token_ids) for p in batch)
+                bar.set_postfix_str(f"generating {len(batch)} prompt{'s' * (len(batch) > 1)} of up to "
+                                    f"{longest:,} tokens", refresh=True)
                 started = time.perf_counter()
                 outputs = backend.generate([p.token_ids for p in batch], params)
                 timer.add("generate", started)
