@@ -239,3 +239,37 @@ def test_significance_refuses_a_baseline_without_records(gate_runs, tmp_path, ca
     shutil.copy(gate_runs["before-trec"] / "result.json", shifted / "result.json")
     assert_exit_2_one_line(capsys, ["check", str(gate_runs["after-trec"]), "--baseline", str(shifted),
                                     "--significance", "0.05"], "--significance cannot pair", "answers differ")
+
+
+# --- report --ci -----------------------------------------------------------------------------------------------
+
+def test_report_ci_intervals_and_marks_against_the_baseline(real, tmp_path):
+    import csv
+
+    from longeval.report.collect import read_report_csv
+
+    out = tmp_path / "board"
+    assert main(["report", str(real / "llama3-8b"), str(real / "llama3-8b-quest-128"), "--tasks", "trec,lcc",
+                 "--reference", "paper", "--ci", "--out", str(out)]) == 0
+    rows = {row["run"]: row for row in csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8"))}
+    for model in ("llama3-8b", "llama3-8b-quest-128"):
+        for task in ("trec", "lcc"):
+            low, high = float(rows[model][f"{task}:ci_low"]), float(rows[model][f"{task}:ci_high"])
+            assert low < float(rows[model][task]) < high
+            scores = [100 * s for s in read_run(real / model, [task]).entries[task].scores]
+            oracle = sps.bootstrap((scores,), sps.tmean, method="percentile", n_resamples=10_000,
+                                   random_state=0).confidence_interval
+            assert (low, high) == pytest.approx((oracle.low, oracle.high), abs=1.0)
+    assert rows["paper T2: Ours"]["trec:ci_low"] == ""  # published: no records, no interval
+    markdown = (out / "leaderboard.md").read_text(encoding="utf-8")
+    # quest-128 vs the first run: TREC 71.00 -> 35.00 and lcc 49.69 -> 56.45, both far beyond noise
+    assert f"| 35.00 [{float(rows['llama3-8b-quest-128']['trec:ci_low']):.2f}, " in markdown
+    quest = next(line for line in markdown.splitlines() if line.startswith("| llama3-8b-quest-128 "))
+    assert "35.00 [" in quest and "] ▼" in quest and "56.45 [" in quest and "] ▲" in quest
+    baseline_row = next(line for line in markdown.splitlines() if line.startswith("| llama3-8b |"))
+    assert "▲" not in baseline_row and "▼" not in baseline_row
+    assert "Published rows have no records, so no interval." in markdown
+    assert "baseline 'llama3-8b'" in markdown
+    # the CSV stays a baseline `check` can read: interval columns are not tasks
+    runs = {run.name: run for run in read_report_csv(out / "leaderboard.csv")}
+    assert set(runs["llama3-8b"].scores) == {"trec", "lcc"}

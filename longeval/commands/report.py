@@ -26,6 +26,7 @@ examples:
   longeval report runs/ --format md --out -           # markdown to stdout only
   longeval report runs/ --plot --baseline llama2-7b   # + heat map of differences to that run
   longeval report runs/ --short-context --baseline base   # extended vs base checkpoint on inputs under 4k
+  longeval report runs/ --ci --baseline llama-abf        # + 95% intervals, ▲/▼ where a run differs for real
 """
 
 
@@ -49,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--short-context", action="store_true",
                         help="only the short-context check: LongBench-E 0-4k scores per run and each run's "
                              "difference to --baseline (the base checkpoint's run)")
+    parser.add_argument("--ci", action="store_true",
+                        help="each measured score with its 95%% bootstrap interval over the records, and ▲/▼ on "
+                        "scores that differ from the baseline run (--baseline, else the first run) by a paired test "
+                        "significant after Holm; needs the runs' prediction files")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         plot=args.plot,
         baseline=args.baseline,
         short_context=args.short_context,
+        ci=args.ci,
     )
     for path in write_report(options):
         print(f"wrote {path}", file=sys.stderr)

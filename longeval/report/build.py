@@ -34,6 +34,7 @@ class ReportOptions:
     plot: bool = False
     baseline: str | None = None
     short_context: bool = False
+    ci: bool = False
 
 
 def parse_formats(text: str) -> list[str]:
@@ -61,6 +62,8 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
     runs = sort_runs(collect_runs(options.paths), options.by, tasks)
     baseline_name = _resolve_baseline(options.baseline, runs)
     if options.short_context:
+        if options.ci:
+            raise UserError("--ci applies to the leaderboard, not to --short-context", field="--ci")
         return _short_context_report(runs, baseline_name, tasks), []
     references = [row for name in dict.fromkeys(options.references) for row in reference_runs(name)]
     main = build_leaderboard(runs + references, tasks)
@@ -68,6 +71,12 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
     if not len(main.frame) and not len(buckets.frame):
         raise UserError("the runs have no scores to report")
     report = Report(main, buckets, main_title=benchmark_name([t for t in main.tasks if not t.startswith("macro")]))
+    if options.ci:
+        from longeval.report.intervals import compute_intervals
+
+        marks_against = baseline_name or next((run.name for run in runs if run.pred_dir is not None), None)
+        report.intervals = compute_intervals(runs + references, tasks, marks_against)
+        report.notes.append(report.intervals.legend())
     if references and tasks is None and len(main.tasks) > len(suites()["paper12"]):
         report.notes.append("Published rows cover the paper's 12 tasks only, so their averages cover fewer tasks; "
                             "use --tasks paper12 to compare averages over the same tasks.")

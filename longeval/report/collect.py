@@ -263,7 +263,8 @@ def read_report_csv(path: Path) -> list[RunResult]:
     if "run" not in header:
         raise UserError("not a longeval report CSV (no 'run' column)", path=path, line=1)
     task_columns = [c for c in header if c not in META_COLUMNS and c not in RECORD_COLUMNS and
-                    not c.startswith("avg:") and not c.startswith("macro")]
+                    not c.startswith("avg:") and not c.startswith("macro") and
+                    not c.endswith((":ci_low", ":ci_high"))]  # report --ci: a score's interval, not a task
     if not task_columns:
         raise UserError("no task columns", path=path, line=1)
     by_name: dict[str, RunResult] = {}

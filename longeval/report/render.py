@@ -6,7 +6,7 @@ import base64
 import html
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -14,6 +14,9 @@ from longeval import __version__
 from longeval.report.collect import META_COLUMNS, RECORD_COLUMNS
 from longeval.report.table import Group, Leaderboard, column_label, groups_for, task_order
 from longeval.tasks import all_tasks
+
+if TYPE_CHECKING:
+    from longeval.report.intervals import Intervals
 
 MISSING = "—"
 
@@ -25,6 +28,14 @@ class Report:
     notes: list[str] = field(default_factory=list)
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG) embedded in the HTML page
     main_title: str = "LongBench"
+    intervals: Intervals | None = None  # report --ci: per-score intervals and marks against the baseline run
+
+    def score_cell(self, board: Leaderboard, row: pd.Series, task: str) -> str:
+        """A task score as shown in md/html: two decimals, then (--ci) its interval and significance mark."""
+        text = fmt(row[task])
+        if self.intervals is None or text == MISSING:
+            return text
+        return text + self.intervals.cell(str(row["run"]), _entry_key(board, row, task))
 
     def boards(self) -> list[tuple[str, Leaderboard]]:
         out = []
@@ -121,7 +132,7 @@ def to_markdown(report: Report) -> str:
         lines += ["| " + " | ".join(_md(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
         for _, row in board.frame.iterrows():
             cells = _meta_cells(row, with_bucket)
-            cells += [fmt(row[t]) for t in board.tasks]
+            cells += [report.score_cell(board, row, t) for t in board.tasks]
             cells += [group_cell(row, g, per_cell[g.key]) for g in board.groups]
             cells = [_md(c) for c in cells]
             if row["source"] != "measured":
@@ -147,13 +158,32 @@ def to_csv(report: Report) -> str:
     columns = list(META_COLUMNS) + tasks
     for group in groups_for(tasks):
         columns += [group.key, f"{group.key}:count", f"{group.key}:total"]
+    if report.intervals is not None:
+        columns += [f"{task}:{end}" for task in tasks for end in ("ci_low", "ci_high")]
     columns += RECORD_COLUMNS  # last: what `check` reads to compare a CSV baseline's records with a run's
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame = frame.reindex(columns=columns)
+    if report.intervals is not None:
+        _fill_intervals(frame, tasks, report.intervals)
     for column in columns:
         if column.endswith(":count") or column.endswith(":total"):
             frame[column] = frame[column].astype("Int64")
     return frame.to_csv(index=False, lineterminator="\n")
+
+
+def _entry_key(board: Leaderboard, row: pd.Series, task: str) -> str:
+    """The key a score has in its run's entries: the task, or task[bucket] in the LongBench-E table."""
+    return f"{task}[{row['bucket']}]" if board.kind == "e" else task
+
+
+def _fill_intervals(frame: pd.DataFrame, tasks: list[str], intervals: Intervals) -> None:
+    for index, row in frame.iterrows():
+        bucket = row["bucket"]
+        for task in tasks:
+            key = task if not isinstance(bucket, str) or not bucket else f"{task}[{bucket}]"
+            found = intervals.ci.get((str(row["run"]), key))
+            if found is not None:
+                frame.at[index, f"{task}:ci_low"], frame.at[index, f"{task}:ci_high"] = found
 
 
 CSS = """
@@ -186,7 +216,7 @@ def to_html(report: Report) -> str:
              "(tasks present / tasks in the group).</p>"]
     for title, board in report.boards():
         parts.append(f"<h2>{html.escape(title)}</h2>")
-        parts.append(_html_table(board))
+        parts.append(_html_table(board, report))
         if _sources_line(board):
             sources = " ".join(filter(None, [_sources_line(board).replace("*italics*", "italics"), _marks_line(board)]))
             parts.append('<p class="note">&dagger; ' + html.escape(sources) + "</p>")
@@ -200,7 +230,7 @@ def to_html(report: Report) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _html_table(board: Leaderboard) -> str:
+def _html_table(board: Leaderboard, report: Report) -> str:
     with_bucket = board.kind == "e"
     meta = _meta_headers(with_bucket)
     first = [f'<th rowspan="2">{html.escape(h)}</th>' for h in meta]
@@ -221,7 +251,7 @@ def _html_table(board: Leaderboard) -> str:
         cells = [f'<td class="run">{html.escape(c)}</td>' if i == 0 else f"<td>{html.escape(c)}</td>"
                  for i, c in enumerate(_meta_cells(row, with_bucket))]
         for task in board.tasks:
-            text = fmt(row[task])
+            text = report.score_cell(board, row, task)
             kind = "missing" if text == MISSING else "num"
             if kind == "num" and row["source"] == "measured" and best.get(task) == row[task]:
                 kind += " best"
