@@ -15,11 +15,13 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longeval.errors import UserError
 from longeval.io import parse_jsonl
-from longeval.tasks import Task
+
+if TYPE_CHECKING:
+    from longeval.benchmarks.longbench import LongBenchTask as Task
 
 HUB_REPO = "THUDM/LongBench"
 HUB_FILE = "data.zip"
@@ -30,9 +32,8 @@ HUB_NAMES = ("hub", "hf", HUB_REPO, "zai-org/LongBench")
 # first used) or the function itself. The function takes (task, limit, **task.generator_args) and returns records
 # in the LongBench format (checked like file records). A generator that also names a `tokenizer` or `budget`
 # parameter gets the run's tokenizer and the task's prompt budget (passkey builds prompts of an exact length).
-GENERATORS: dict[str, str | Callable[..., list[dict[str, Any]]]] = {
-    "passkey": "longeval.passkey:generate_task",
-}
+# Families add theirs when their unit is imported (passkey: longeval/benchmarks/passkey).
+GENERATORS: dict[str, str | Callable[..., list[dict[str, Any]]]] = {}
 
 # field -> (accepted types, description for the error message)
 _SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {

@@ -9,10 +9,13 @@ samsum, lsht, lcc, repobench-p), and the final string is tokenised again. Those 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from longeval.backends.base import GenerationParams
 from longeval.errors import UserError
-from longeval.tasks import Task
+
+if TYPE_CHECKING:
+    from longeval.tasks import Task
 
 CHAT_WRAPPERS = ("hf", "llama2", "none")
 # How a log line names each wrapper (a bare "hf" reads like the transformers backend).
@@ -123,6 +126,17 @@ def prompt_budget(task: Task, tokenizer: Any, wrapper: str, context_window: int,
     if max_length is not None:
         return max_length, overhead
     return context_window - task.max_new_tokens - overhead - JUNCTION_SLACK, overhead
+
+
+def generation_params(task: Task, tokenizer: Any) -> GenerationParams:
+    """pred.py's greedy settings from the task's fields: a task with `stop` strings (samsum: "\\n") ends at EOS
+    or the last token of each string (a list that replaces the model's own EOS ids, as pred.py's
+    `eos_token_id=[eos, newline]` does); `min_new_tokens` (samsum: 1) bans those ids for the first tokens."""
+    if task.stop:
+        stops = tuple(tokenizer.encode(text, add_special_tokens=False)[-1] for text in task.stop)
+        return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens,
+                                eos_token_ids=(tokenizer.eos_token_id, *stops))
+    return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens)
 
 
 def load_tokenizer(path: str) -> Any:

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from longeval import __version__
+from longeval.benchmarks import benchmark_of
 from longeval.errors import UserError
 from longeval.methods.config import checkpoint_rope
-from longeval.prompts import WRAPPER_LABELS
+from longeval.prompts import WRAPPER_LABELS, generation_params
 from longeval.runs.engines import Engines, engine_key
 from longeval.runs.execute import batches_by_length, execute, pending_prompts
 from longeval.runs.folder import (
@@ -42,7 +43,6 @@ from longeval.runs.plan import (
     context_window,
     default_run_name,
     engine_length,
-    generation_params,
     make_plan,
     settings_fingerprint,
 )
@@ -111,7 +111,6 @@ def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous
         task_versions={**(previous.task_versions if previous else {}),
                        **{task.name: task.version for task in inputs.tasks}},
         limit=request.limit,
-        longbench_e=inputs.is_e,
         started=previous.started if previous and previous.started else now_iso(),
         sessions=(previous.sessions if previous else 0) + 1,
         truncated=dict(previous.truncated) if previous else {},
@@ -171,7 +170,7 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
             on_event: Callable[[str], None], engines: Engines) -> RunResult:
     previous = folder.previous()
     started = time.perf_counter()
-    task_files = {task.name: task.base for task in inputs.tasks}
+    task_files = {task.name: benchmark_of(task).pred_file_stem(task) for task in inputs.tasks}
     if previous is not None:
         task_files.update({name: _base(name) for name in previous.tasks if name not in task_files})
     finished = folder.load_done(task_files)
@@ -212,11 +211,11 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
 
 
 def _base(task_name: str) -> str:
-    """The pred file stem of a task the folder holds from an earlier session (LongBench-E tasks share the base's)."""
+    """The pred file stem of a task the folder holds from an earlier session (its family names it)."""
     from longeval.tasks import all_tasks
 
     task = all_tasks().get(task_name)
-    return task.base if task is not None else task_name
+    return benchmark_of(task).pred_file_stem(task) if task is not None else task_name
 
 
 def parse_max_lengths(text: str | None) -> list[int | None]:

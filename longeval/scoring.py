@@ -103,23 +103,37 @@ def parse_prediction(obj: Mapping[str, Any], *, path: Path, line: int, need_leng
 
 def read_prediction_file(path: str | Path, task: Task, *, need_length: bool = False) -> PredictionFile:
     path = Path(path)
+    _, predictions = _read_checked(path, task, need_length)
+    return PredictionFile(task, path, predictions)
+
+
+def read_prediction_lines(path: str | Path, task: Task, *, need_length: bool = False) -> list[dict[str, Any]]:
+    """The lines of one prediction file as written, each checked as `read_prediction_file` checks it."""
+    lines, _ = _read_checked(Path(path), task, need_length)
+    return lines
+
+
+def _read_checked(path: Path, task: Task, need_length: bool) -> tuple[list[dict[str, Any]], list[Prediction]]:
+    lines: list[dict[str, Any]] = []
     predictions: list[Prediction] = []
     line_numbers: list[int] = []
     for line, obj in iter_jsonl(path):
         predictions.append(parse_prediction(obj, path=path, line=line, need_length=need_length))
+        lines.append(obj)
         line_numbers.append(line)
     if not predictions:
         raise UserError("no predictions in file", path=path)
-    gold_pattern = _GOLD_PARAGRAPH.get(task.metric)
+    metric = getattr(task, "metric", None)
+    gold_pattern = _GOLD_PARAGRAPH.get(metric or "")
     if gold_pattern is not None:
         for index, prediction in enumerate(predictions):
             if not all(gold_pattern.search(answer) for answer in prediction.answers):
                 raise UserError(f"every answer of {task.name} must name the gold paragraph "
                                 f"('{gold_pattern.pattern}')", path=path, line=line_numbers[index], field="answers")
-    if task.metric == "classification" and predictions[-1].all_classes is None:
+    if metric == "classification" and predictions[-1].all_classes is None:
         raise UserError(f"task {task.name} needs the class list on the last line", path=path, line=line_numbers[-1],
                         field="all_classes")
-    return PredictionFile(task, path, predictions)
+    return lines, predictions
 
 
 def task_for_file(path: Path) -> Task | None:
@@ -174,7 +188,7 @@ def bucket_scores(scores: Sequence[float], lengths: Sequence[int]) -> dict[str, 
             for bucket, values in grouped.items()}
 
 
-def _to_predictions(records: Iterable[Mapping[str, Any] | Prediction]) -> list[Prediction]:
+def to_predictions(records: Iterable[Mapping[str, Any] | Prediction]) -> list[Prediction]:
     out = []
     for record in records:
         if isinstance(record, Prediction):
@@ -190,19 +204,19 @@ def _to_predictions(records: Iterable[Mapping[str, Any] | Prediction]) -> list[P
 def score_predictions(task_name: str, records: Iterable[Mapping[str, Any] | Prediction]) -> float:
     """Official task score of records ({pred, answers, all_classes}); all_classes from the last record."""
     task = get_task(task_name)
-    predictions = _to_predictions(records)
+    predictions = to_predictions(records)
     return task_score(sample_scores(task, predictions, predictions[-1].all_classes))
 
 
 def score_predictions_e(task_name: str, records: Iterable[Mapping[str, Any] | Prediction]) -> dict[str, float]:
     """LongBench-E bucket scores of records ({pred, answers, all_classes, length})."""
     task = get_task(task_name)
-    predictions = _to_predictions(records)
+    predictions = to_predictions(records)
     scores = sample_scores(task, predictions, predictions[-1].all_classes)
-    return bucket_scores(scores, _lengths(predictions))
+    return bucket_scores(scores, lengths_of(predictions))
 
 
-def _lengths(predictions: Sequence[Prediction]) -> list[int]:
+def lengths_of(predictions: Sequence[Prediction]) -> list[int]:
     """Every record's `length` (LongBench-E buckets by it)."""
     lengths = [p.length for p in predictions if p.length is not None]
     if len(lengths) != len(predictions):
@@ -221,7 +235,7 @@ def score_loaded_folder(folder: PredictionFolder, *, e: bool = False, progress: 
     for pred_file in files:
         scores = sample_scores(pred_file.task, pred_file.predictions, pred_file.all_classes)
         if e:
-            result[pred_file.name] = bucket_scores(scores, _lengths(pred_file.predictions))
+            result[pred_file.name] = bucket_scores(scores, lengths_of(pred_file.predictions))
         else:
             result[pred_file.name] = task_score(scores)
     return result
@@ -238,6 +252,28 @@ def write_result(folder: str | Path, result: Mapping[str, Any]) -> Path:
     path = Path(folder) / RESULT_FILE
     write_atomic(path, format_result(result))
     return path
+
+
+def score_tasks(pred_dir: str | Path, task_names: Sequence[str]) -> dict[str, Any]:
+    """result.json of a run folder: each task's family reads its prediction file and gives its entry (the file
+    stem is the key, in file-name order as eval.py lists them). Tasks without a file yet are left out; a task no
+    longer defined is skipped with a warning. All files are read (and checked) before anything is returned."""
+    from longeval.benchmarks import benchmark_of
+
+    pred_dir = Path(pred_dir)
+    entries: dict[str, Any] = {}
+    for name in task_names:
+        task = all_tasks().get(name)
+        if task is None:
+            log.warning("skipped task %s: not defined any more", name)
+            continue
+        unit = benchmark_of(task)
+        path = pred_dir / f"{unit.pred_file_stem(task)}.jsonl"
+        if path.is_file():
+            entries[path.name] = unit.task_result(task, unit.read_predictions(task, path))
+    if not entries:
+        raise UserError("no prediction files of the run's tasks in folder", path=pred_dir)
+    return {file_name.removesuffix(".jsonl"): entries[file_name] for file_name in sorted(entries)}
 
 
 def score_folder(folder: str | Path, e: bool = False) -> dict[str, Any]:

@@ -1,98 +1,79 @@
-"""The task registry: one YAML file per task (the top-level tasks/ folder, plus user folders), and named suites.
+"""The task registry: one YAML file per task (tasks/<family>/ folders, plus user folders), and named suites.
 
-Tasks are data. Each file is checked against FIELDS when read: an unknown key, a missing field, a wrong type or an
-unknown metric is a one-line UserError naming the file and the field. Every `*.yaml` file of a task folder is a
-task (suites.yaml excepted), whether or not a suite lists it. User folders come from --tasks-path (see
+Tasks are data. Each file names its benchmark family (`benchmark: <name>`, see longeval.benchmarks) and is checked
+when read: the common keys (COMMON_KEYS) here, the family's own keys (its unit's `task_keys`) by the same code,
+then the unit's `check_task`; an unknown key, a missing field, a wrong type or value is a one-line UserError
+naming the file and the field. A task may be a variant of another (`variant_of: <base>`: it inherits the base's
+keys but those the family lists in `not_inherited`). Every `*.yaml` file of a task folder or of its subfolders is
+a task (suites.yaml excepted), whether or not a suite lists it. User folders come from --tasks-path (see
 add_tasks_path) and LONGEVAL_TASKS_PATH (os.pathsep-separated); their tasks and suites join the built-in ones,
 and a name defined twice is an error naming both files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from longeval.errors import UserError
 
+if TYPE_CHECKING:
+    from longeval.benchmarks.base import Benchmark, KeySpec
+
 TASKS_PATH_ENV = "LONGEVAL_TASKS_PATH"
 SUITES_FILE = "suites.yaml"
-LANGUAGES = ("en", "zh", "code")
-# Where a task's records come from: a LongBench data file (<data_file>.jsonl in the --data folder/zip/hub), or a
-# generator registered in longeval.data (synthetic tasks whose records are made, not read).
-SOURCES = ("longbench", "generated")
-# Record fields a prompt template may name (str.format(**record)); the record schema is in longeval.data.
-PROMPT_FIELDS = ("context", "input")
 
 
 @dataclass(frozen=True)
 class Task:
-    """Everything the official pred.py/eval.py know about one task, as data."""
+    """The keys every benchmark family's tasks share; a family's task class (a subclass) adds its own."""
 
     name: str
     version: int  # bump when anything that changes predictions or scores changes; recorded in run.json
-    language: str  # "en", "zh" or "code"
-    category: str  # LongBench category, e.g. "single-doc QA"
-    metric: str  # a name in longeval.metrics.METRICS
     max_new_tokens: int
-    chat: bool  # whether the chat wrapper applies (official: all but trec, triviaqa, samsum, lsht, lcc, repobench-p)
-    first_line: bool  # eval.py scores only the first line of the prediction (trec, triviaqa, samsum, lsht)
-    prompt: str  # official template, filled with str.format(**record)
-    samples: int | None = None  # records in the official test set (LongBench-E: not fixed)
-    short_name: str | None = None  # the column name in the entropy-aware ABF paper's tables
-    variant_of: str | None = None  # LongBench-E: the base task whose prompt/metric/limits apply
-    data_file: str | None = None  # data file stem; defaults to name
+    benchmark: str = ""  # the family (longeval.benchmarks) whose unit reads, prompts, scores and reports the task
+    language: str = ""
+    category: str = ""  # the report groups task columns by it
+    prompt: str = ""  # the template a record fills (how: the family's build_prompt)
+    chat: bool = False  # whether the chat wrapper applies
     # Strings whose last token ends generation, together with the tokenizer's EOS and replacing the model's other
     # EOS ids (pred.py: samsum stops at "\n").
     stop: tuple[str, ...] = ()
     min_new_tokens: int = 0  # stop strings and EOS are banned before this many tokens (pred.py: samsum 1)
-    source: str = "longbench"  # one of SOURCES
-    generator: str | None = None  # source "generated": the generator's name in longeval.data
-    generator_args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    short_name: str | None = None  # the report's column name (default: the task name)
+    variant_of: str | None = None  # the base task whose keys this one inherits
     path: str = field(default="", compare=False)  # the YAML file it came from (for located errors)
 
-    @property
-    def base(self) -> str:
-        """The LongBench v1 task whose prediction file name and metric this task uses."""
-        return self.variant_of or self.name
 
-    @property
-    def file_stem(self) -> str:
-        return self.data_file or self.name
+def _spec(types: tuple[type, ...], description: str, required: bool = False) -> KeySpec:
+    from longeval.benchmarks.base import KeySpec
 
-    @property
-    def is_e(self) -> bool:
-        return self.variant_of is not None
+    return KeySpec(types, description, required)
 
 
-# key -> (accepted types, description, required in a base task file). A variant file needs only name + variant_of.
-FIELDS: dict[str, tuple[tuple[type, ...], str, bool]] = {
-    "name": ((str,), "a string", True),
-    "version": ((int,), "a positive integer", True),
-    "language": ((str,), f"one of {', '.join(LANGUAGES)}", True),
-    "category": ((str,), "a string", True),
-    "metric": ((str,), "a metric name", True),
-    "max_new_tokens": ((int,), "a positive integer", True),
-    "chat": ((bool,), "true or false", True),
-    "first_line": ((bool,), "true or false", True),
-    "prompt": ((str,), "a string", True),
-    "samples": ((int,), "a positive integer", False),
-    "short_name": ((str,), "a string", False),
-    "variant_of": ((str,), "a task name", False),
-    "data_file": ((str,), "a file name without .jsonl", False),
-    "stop": ((list,), "a list of strings", False),
-    "min_new_tokens": ((int,), "a non-negative integer", False),
-    "source": ((str,), f"one of {', '.join(SOURCES)}", False),
-    "generator": ((str,), "a generator name", False),
-    "generator_args": ((dict,), "a mapping", False),
-}
-# Keys a LongBench-E style variant does not inherit from its base task.
-_NOT_INHERITED = ("short_name", "samples", "data_file")
+def common_keys() -> dict[str, KeySpec]:
+    """The keys every task file may hold (a family's `task_keys` may make one required)."""
+    return {
+        "name": _spec((str,), "a string", True),
+        "version": _spec((int,), "a positive integer", True),
+        "benchmark": _spec((str,), "a benchmark family name"),
+        "language": _spec((str,), "a string"),
+        "category": _spec((str,), "a string"),
+        "max_new_tokens": _spec((int,), "a positive integer", True),
+        "chat": _spec((bool,), "true or false"),
+        "prompt": _spec((str,), "a string"),
+        "short_name": _spec((str,), "a string"),
+        "variant_of": _spec((str,), "a task name"),
+        "stop": _spec((list,), "a list of strings"),
+        "min_new_tokens": _spec((int,), "a non-negative integer"),
+    }
 
 
 def builtin_tasks_dir() -> Path:
@@ -141,64 +122,31 @@ def _read_yaml(path: Path) -> Any:
         raise UserError(f"cannot read the task file ({exc})", path=path) from None
 
 
-def _check_fields(doc: dict[str, Any], path: Path) -> None:
+def _check_fields(doc: Mapping[str, Any], path: Path, keys: Mapping[str, KeySpec]) -> None:
     """Types and values of the keys present; unknown keys are errors (a typo must not silently do nothing)."""
     for key, value in doc.items():
-        if key not in FIELDS:
-            raise UserError(f"unknown key (known: {', '.join(FIELDS)})", path=path, field=str(key))
-        types, description, _ = FIELDS[key]
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise UserError(f"must be {description}, got {type(value).__name__}", path=path, field=key)
-    for key in ("version", "max_new_tokens", "samples"):
+        if key not in keys:
+            raise UserError(f"unknown key (known: {', '.join(keys)})", path=path, field=str(key))
+        spec = keys[key]
+        if not isinstance(value, spec.types) or (bool not in spec.types and isinstance(value, bool)):
+            raise UserError(f"must be {spec.description}, got {type(value).__name__}", path=path, field=key)
+    for key in ("version", "max_new_tokens"):
         if key in doc and doc[key] < 1:
             raise UserError("must be a positive integer", path=path, field=key)
     if doc.get("min_new_tokens", 0) < 0:
         raise UserError("must be a non-negative integer", path=path, field="min_new_tokens")
-    if "language" in doc and doc["language"] not in LANGUAGES:
-        raise UserError(f"unknown language '{doc['language']}' (known: {', '.join(LANGUAGES)})", path=path,
-                        field="language")
-    if "metric" in doc:
-        from longeval.metrics import METRICS
-
-        if doc["metric"] not in METRICS:
-            raise UserError(f"unknown metric '{doc['metric']}' (known: {', '.join(METRICS)})", path=path,
-                            field="metric")
     if "stop" in doc and not all(isinstance(s, str) and s for s in doc["stop"]):
         raise UserError("must be a list of non-empty strings", path=path, field="stop")
-    if "source" in doc and doc["source"] not in SOURCES:
-        raise UserError(f"unknown source '{doc['source']}' (known: {', '.join(SOURCES)})", path=path,
-                        field="source")
-    if "prompt" in doc:
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(doc["prompt"]) if name is not None}
-        except ValueError as exc:
-            raise UserError(f"not a valid template ({exc})", path=path, field="prompt") from None
-        unknown = sorted(names - set(PROMPT_FIELDS))
-        if unknown:
-            raise UserError(f"names unknown record field(s) {', '.join(unknown)} (known: {', '.join(PROMPT_FIELDS)})",
-                            path=path, field="prompt")
-
-
-def _check_complete(doc: dict[str, Any], path: Path) -> None:
-    """After inheritance: every required field present, and the data source fully described."""
-    for key, (_, _, required) in FIELDS.items():
-        if required and key not in doc:
-            raise UserError("missing field", path=path, field=key)
-    if doc.get("source", "longbench") == "generated" and "generator" not in doc:
-        raise UserError("missing field (a generated task names its generator)", path=path, field="generator")
-    if doc.get("source", "longbench") != "generated":
-        for key in ("generator", "generator_args"):
-            if key in doc:
-                raise UserError("only a task with source: generated takes this key", path=path, field=key)
 
 
 def _read_task_file(path: Path) -> dict[str, Any]:
     doc = _read_yaml(path)
     if not isinstance(doc, dict):
         raise UserError("a task file must be a mapping of keys to values", path=path)
-    _check_fields(doc, path)
     if "name" not in doc:
         raise UserError("missing field", path=path, field="name")
+    if not isinstance(doc["name"], str):
+        raise UserError(f"must be a string, got {type(doc['name']).__name__}", path=path, field="name")
     if doc["name"] != path.stem:
         raise UserError(f"must match the file name ('{path.stem}')", path=path, field="name")
     return doc
@@ -218,13 +166,45 @@ def _read_suites(path: Path) -> dict[str, list[str]]:
     return out
 
 
+def _family(name: str, raw: Mapping[str, tuple[dict[str, Any], Path]]) -> Benchmark:
+    """The unit of a raw task document: its `benchmark:`, its base task's, or the default family's."""
+    from longeval.benchmarks import default_benchmark, get_benchmark
+
+    doc, path = raw[name]
+    if "benchmark" in doc:
+        if not isinstance(doc["benchmark"], str):
+            raise UserError(f"must be a benchmark family name, got {type(doc['benchmark']).__name__}", path=path,
+                            field="benchmark")
+        try:
+            return get_benchmark(doc["benchmark"])
+        except UserError as exc:
+            raise UserError(str(exc), path=path, field="benchmark") from None
+    base = doc.get("variant_of")
+    if isinstance(base, str) and base in raw and "variant_of" not in raw[base][0]:
+        return _family(base, raw)
+    return default_benchmark()
+
+
+def _make_task(doc: dict[str, Any], path: Path, unit: Benchmark) -> Task:
+    """The task object: the family's task class, built from a complete, checked document."""
+    cls = unit.task_class or Task
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in doc.items() if k in names}
+    values["stop"] = tuple(doc.get("stop", ()))
+    values["benchmark"] = unit.name
+    task = cls(**values, path=str(path))
+    if not isinstance(task, Task):
+        raise TypeError(f"benchmark {unit.name}: task_class must subclass longeval.tasks.Task")
+    return task
+
+
 @cache
 def _load() -> tuple[dict[str, Task], dict[str, list[str]]]:
     """Read and check every task folder once: (tasks in report order, suites)."""
     raw: dict[str, tuple[dict[str, Any], Path]] = {}
     suite_map: dict[str, tuple[list[str], Path]] = {}
     for folder in task_dirs():
-        for path in sorted(folder.glob("*.yaml")):
+        for path in sorted(folder.rglob("*.yaml"), key=lambda p: (len(p.relative_to(folder).parts), p)):
             if path.name == SUITES_FILE:
                 for name, members in _read_suites(path).items():
                     if name in suite_map:
@@ -239,15 +219,20 @@ def _load() -> tuple[dict[str, Task], dict[str, list[str]]]:
             raw[doc["name"]] = (doc, path)
     tasks: dict[str, Task] = {}
     for name, (doc, path) in raw.items():
+        unit = _family(name, raw)
+        keys = {**common_keys(), **unit.task_keys}
+        _check_fields(doc, path, keys)
         if "variant_of" in doc:
             base_name = doc["variant_of"]
             if base_name not in raw or "variant_of" in raw[base_name][0]:
                 raise UserError(f"'{base_name}' is not a base task", path=path, field="variant_of")
-            inherited = {k: v for k, v in raw[base_name][0].items() if k not in _NOT_INHERITED}
+            inherited = {k: v for k, v in raw[base_name][0].items() if k not in unit.not_inherited}
             doc = {**inherited, **doc}
-        _check_complete(doc, path)
-        doc = {**doc, "stop": tuple(doc.get("stop", ()))}
-        tasks[name] = Task(**doc, path=str(path))
+        for key, spec in keys.items():
+            if spec.required and key not in doc:
+                raise UserError("missing field", path=path, field=key)
+        unit.check_task(doc, path)
+        tasks[name] = _make_task(doc, path, unit)
     suite_lists = {name: members for name, (members, _) in suite_map.items()}
     for name, (members, path) in suite_map.items():
         for member in members:
@@ -259,7 +244,7 @@ def _load() -> tuple[dict[str, Task], dict[str, list[str]]]:
 
 
 def all_tasks() -> dict[str, Task]:
-    """Every task by name: the suites' tasks in their order (LongBench v1, then LongBench-E), then the rest."""
+    """Every task by name: the suites' tasks in their order, then the rest."""
     return _load()[0]
 
 

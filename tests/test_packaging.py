@@ -60,7 +60,7 @@ def test_wheel_ships_every_package_and_task_file_and_reads_them(tmp_path):
     wheel = next((tmp_path / "dist").glob("longeval-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped_tasks = {n.removeprefix("longeval/_tasks/") for n in names if n.startswith("longeval/_tasks/")}
-    assert shipped_tasks == {p.name for p in (ROOT / "tasks").glob("*.yaml")}
+    assert shipped_tasks == {p.relative_to(ROOT / "tasks").as_posix() for p in (ROOT / "tasks").rglob("*.yaml")}
     # pyproject lists packages by hand (the tasks/ mapping needs it): every module of longeval/ must be in it.
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "longeval").rglob("*.py")}
     missing = sorted({m.rsplit("/", 1)[0].replace("/", ".") for m in modules - names})

@@ -230,7 +230,7 @@ def test_longbench_e_run_writes_base_file_and_buckets(tmp_path, tiny_model):
     assert sorted(p.name for p in pred.iterdir()) == ["hotpotqa.jsonl", "result.json"]
     result = json.loads((pred / "result.json").read_text())
     assert set(result) == {"hotpotqa"} and set(result["hotpotqa"]) == {"0-4k", "4-8k", "8k+"}
-    assert json.loads((tmp_path / "runs" / "e" / "run.json").read_text())["longbench_e"] is True
+    assert json.loads((tmp_path / "runs" / "e" / "run.json").read_text())["settings"]["longbench_e"] is True
 
 
 def test_unwritable_out_and_path_like_run_names_are_one_line_exit_2(tmp_path, capsys, tiny_model):

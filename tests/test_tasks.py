@@ -121,7 +121,7 @@ def write_task(folder: Path, doc: dict, name: str | None = None) -> Path:
 
 
 def test_every_yaml_file_is_a_task_and_has_a_version():
-    files = {p.stem for p in builtin_tasks_dir().glob("*.yaml")} - {"suites"}
+    files = {p.stem for p in builtin_tasks_dir().rglob("*.yaml")} - {"suites"}
     assert set(all_tasks()) == files
     assert all(isinstance(t.version, int) and t.version >= 1 for t in all_tasks().values())
     assert builtin_tasks_dir() == Path(__file__).resolve().parents[1] / "tasks"

@@ -31,12 +31,15 @@ def text_file_documents(path: str | Path) -> Iterator[str]:
 
 def longbench_documents(data: str, tasks: str) -> Iterator[str]:
     """The `context` of each record of each task, in task then file order (records read task by task)."""
+    from longeval.benchmarks import benchmark_of
     from longeval.data import open_source
     from longeval.tasks import resolve_tasks
 
     source = open_source(data)
     for task in resolve_tasks(tasks):
-        for record in source.load(task):
+        unit = benchmark_of(task)
+        for record in unit.load_records(task, source, None, tokenizer=None,
+                                        budget=None, options={}):
             if record["context"].strip():
                 yield record["context"]
 

@@ -37,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from longeval.benchmarks import benchmark_of
     from longeval.data import DataSource, open_source
     from longeval.errors import UserError
     from longeval.gguf import resolve_model
     from longeval.io import write_atomic
-    from longeval.prompts import build_prompt, load_tokenizer, prompt_budget, resolve_chat_wrapper
+    from longeval.prompts import load_tokenizer, resolve_chat_wrapper
     from longeval.tasks import resolve_tasks
 
     tasks = resolve_tasks(args.tasks)
@@ -60,17 +61,19 @@ def run(args: argparse.Namespace) -> int:
                             path=args.tokenizer)
         _, config, _ = read_model_config(args.tokenizer)
         window = context_window(config, resolve_method(args.method, config))
-    # Only generated tasks (passkey): --data is not opened (its default, 'hub', would download LongBench).
-    source = (open_source(args.data) if any(task.source != "generated" for task in tasks)
+    # Only generated tasks: --data is not opened (its default, 'hub', would download LongBench).
+    source = (open_source(args.data) if any(benchmark_of(task).needs_data(task) for task in tasks)
               else DataSource("generated", Path("."), describe="generated"))
     tokenizer = load_tokenizer(args.tokenizer)
     wrapper = resolve_chat_wrapper(args.chat_template, tokenizer)
     lines, truncated = [], 0
     for task in tasks:
-        budget, _ = prompt_budget(task, tokenizer, wrapper, window, args.max_length)
-        records = source.load(task, args.limit, tokenizer=tokenizer, budget=budget)  # generated: fills budget
+        unit = benchmark_of(task)
+        budget, _ = unit.prompt_budget(task, tokenizer, wrapper, window, args.max_length)
+        records = unit.load_records(task, source, args.limit,
+                                    tokenizer=tokenizer, budget=budget, options={})  # generated: fills budget
         for record in tqdm(records, desc=task.name, unit="prompt", disable=args.no_progress, dynamic_ncols=True):
-            prompt = build_prompt(task, record, tokenizer, budget, wrapper)
+            prompt = unit.build_prompt(task, record, tokenizer, budget, wrapper)
             truncated += prompt.truncated
             lines.append(json.dumps({"_id": prompt.id, "task": task.name, "prompt": prompt.text,
                                      "n_tokens": len(prompt.token_ids), "truncated": prompt.truncated},

@@ -167,7 +167,7 @@ def run_grid(cells: list, ray_address: str | None) -> int:
 def score_table(names: list, results: list, infos: list) -> str:
     from longeval.commands.score import format_table
 
-    return format_table(names, results, e=any(info.get("longbench_e") for info in infos))
+    return format_table(names, results, e=any(isinstance(v, dict) for result in results for v in result.values()))
 
 
 def outcome_line(folder: Path, info: dict) -> str:

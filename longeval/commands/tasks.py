@@ -31,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for task in tasks:
-        print(f"{task.name:<24}{task.version:>4}  {task.language:<6}{task.category:<15}{task.metric:<16}"
+        metric = getattr(task, "metric", None) or task.benchmark  # a family without metrics: its name
+        first_line = getattr(task, "first_line", False)
+        print(f"{task.name:<24}{task.version:>4}  {task.language:<6}{task.category:<15}{metric:<16}"
               f"{task.max_new_tokens:>8}  "
-              f"{'yes' if task.chat else 'no':<5}{'yes' if task.first_line else 'no':<11}")
+              f"{'yes' if task.chat else 'no':<5}{'yes' if first_line else 'no':<11}")
     if not args.suite:
         print()
         for name, members in suites().items():

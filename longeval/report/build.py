@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from longeval.benchmarks import benchmark_of
 from longeval.errors import UserError
 from longeval.io import write_atomic
 from longeval.report.collect import RunResult, collect_runs, load_single_run
@@ -49,7 +50,7 @@ def parse_formats(text: str) -> list[str]:
 def _task_filter(spec: str | None) -> list[str] | None:
     if spec is None:
         return None
-    return list(dict.fromkeys(task.base for task in resolve_tasks(spec)))
+    return list(dict.fromkeys(benchmark_of(task).pred_file_stem(task) for task in resolve_tasks(spec)))
 
 
 def _warn(message: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longeval.benchmarks import benchmark_of
 from longeval.errors import UserError
 from longeval.runs.record import MethodInfo, RunRecord
 from longeval.tasks import all_tasks
@@ -238,7 +239,8 @@ def parse_result(doc: Any, path: Path) -> tuple[dict[str, float], dict[str, dict
     buckets: dict[str, dict[str, float]] = {}
     for task, value in doc.items():
         if isinstance(value, dict):
-            base = all_tasks()[task].base if task in all_tasks() else task
+            known = all_tasks().get(task)
+            base = benchmark_of(known).pred_file_stem(known) if known is not None else task
             parsed = {b: _number(v, path, f"{task}[{b}]", bucket=True) for b, v in value.items()}
             if set(parsed) - set(BUCKETS):
                 raise UserError(f"unknown length bucket(s) {sorted(set(parsed) - set(BUCKETS))}; expected "

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from longeval.backends.base import Backend
-from longeval.prompts import Prompt, build_prompt
+from longeval.benchmarks import benchmark_of
+from longeval.prompts import Prompt
 from longeval.runs.folder import LedgerEntry, RunFolder
-from longeval.runs.plan import generation_params
 from longeval.runs.timer import Timer
 from longeval.tasks import Task
 
@@ -22,8 +22,8 @@ from longeval.tasks import Task
 def pending_prompts(tasks: Sequence[Task], records: dict[str, list[dict[str, Any]]],
                     finished: dict[str, dict[str, Any]], tokenizer: Any, budgets: dict[str, int],
                     wrapper: str) -> dict[str, list[Prompt]]:
-    """The prompts of the records not yet in the pred files (the official procedure, record by record)."""
-    return {task.name: [build_prompt(task, r, tokenizer, budgets[task.name], wrapper)
+    """The prompts of the records not yet in the pred files (each family's procedure, record by record)."""
+    return {task.name: [benchmark_of(task).build_prompt(task, r, tokenizer, budgets[task.name], wrapper)
                         for r in records[task.name] if r["_id"] not in finished[task.name]]
             for task in tasks}
 
@@ -43,8 +43,8 @@ def execute(backend: Backend, folder: RunFolder, tasks: Sequence[Task], records:
 
     unit = write_every or batch_size
     for task in tasks:
+        family = benchmark_of(task)
         by_id = {r["_id"]: r for r in records[task.name]}
-        params = generation_params(task, tokenizer)
         lines: list[dict[str, Any]] = []
         entries: list[LedgerEntry] = []
 
@@ -57,13 +57,11 @@ def execute(backend: Backend, folder: RunFolder, tasks: Sequence[Task], records:
                 bar.set_postfix_str(f"generating {len(batch)} prompt{'s' * (len(batch) > 1)} of up to "
                                     f"{longest:,} tokens", refresh=True)
                 started = time.perf_counter()
-                outputs = backend.generate([p.token_ids for p in batch], params)
+                batch_records = [by_id[p.id] for p in batch]
+                outputs = family.generate(task, backend, batch, batch_records, tokenizer)
                 timer.add("generate", started)
-                for prompt, output in zip(batch, outputs, strict=True):
-                    record = by_id[prompt.id]
-                    lines.append({"pred": output.text, "answers": record["answers"],
-                                  "all_classes": record["all_classes"], "length": record["length"],
-                                  "_id": record["_id"]})
+                for prompt, record, output in zip(batch, batch_records, outputs, strict=True):
+                    lines.append(family.prediction_line(task, record, output))
                     entries.append(LedgerEntry(task.name, record["_id"], len(prompt.token_ids),
                                                len(output.token_ids), prompt.truncated))
                     if len(lines) >= unit:
@@ -77,7 +75,7 @@ def _commit(folder: RunFolder, task: Task, lines: list[dict[str, Any]], entries:
             after_write: Callable[[], None]) -> None:
     """One durable-write unit: the buffered predictions reach the disk, run.json follows; the buffers empty."""
     started = time.perf_counter()
-    folder.commit(task.name, task.base, lines, entries)
+    folder.commit(task.name, benchmark_of(task).pred_file_stem(task), lines, entries)
     after_write()
     lines.clear()
     entries.clear()

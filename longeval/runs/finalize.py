@@ -25,10 +25,11 @@ def settle(record: RunRecord, folder: RunFolder, totals: dict[str, int], timer: 
 def finalize(record: RunRecord, folder: RunFolder, totals: dict[str, int], timer: Timer,
              previous_timing: dict[str, float], wall_started: float) -> dict[str, Any]:
     """Score the folder (official eval.py rules) and mark the run complete when every selected record is done."""
-    from longeval.scoring import score_folder
+    from longeval.scoring import score_tasks, write_result
 
     started = time.perf_counter()
-    result = score_folder(folder.pred_dir, e=record.longbench_e)
+    result = score_tasks(folder.pred_dir, record.tasks)
+    write_result(folder.pred_dir, result)
     timer.add("score", started)
     timer.seconds["total"] = time.perf_counter() - wall_started
     record.finished = now_iso()

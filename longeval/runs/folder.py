@@ -27,7 +27,8 @@ from longeval.io import write_atomic
 from longeval.runs.record import RUN_JSON, RunRecord, TaskCount, Tokens
 from longeval.tasks import Task
 
-PRED_FIELDS = ("pred", "answers", "all_classes", "length", "_id")
+# What every family's prediction line holds (longeval.benchmarks.base: `prediction_line`); the rest is the family's.
+PRED_FIELDS = ("pred", "_id")
 LEDGER = "ledger.jsonl"
 LOCK = "run.lock"
 

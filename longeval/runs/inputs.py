@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longeval.benchmarks import benchmark_of, get_benchmark
 from longeval.data import DataSource, open_source
 from longeval.errors import UserError
 from longeval.gguf import GGUFSource
@@ -24,7 +25,6 @@ class RunInputs:
     config_sha256: str
     weights_sha256: str
     tasks: list[Task]
-    is_e: bool
     method: Any  # longeval.methods.Method, as --method names it (not yet bound to a run length)
     source: DataSource
     records: dict[str, list[dict[str, Any]]]  # task name -> the selected records, in file order
@@ -57,14 +57,43 @@ def resolve_method(spec: str | None, config: dict[str, Any]):
     return method_from_config(config) if spec is None else parse_method(spec)
 
 
-def resolve_run_tasks(spec: str) -> tuple[list[Task], bool]:
-    """The tasks and whether they are LongBench-E ones (a run holds one kind: their result.json formats differ)."""
+def resolve_run_tasks(spec: str) -> list[Task]:
+    """The tasks, checked by their families (e.g. kinds whose result.json formats differ cannot share a run) and
+    for prediction files two tasks would share."""
     tasks = resolve_tasks(spec)
-    kinds = {task.is_e for task in tasks}
-    if len(kinds) > 1:
-        raise UserError("LongBench and LongBench-E tasks cannot share a run (their result.json formats differ); "
-                        "run them separately")
-    return tasks, kinds.pop()
+    by_family: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_family.setdefault(task.benchmark, []).append(task)
+    for name, members in by_family.items():
+        get_benchmark(name).check_run(members)
+    stems: dict[str, str] = {}
+    for task in tasks:
+        stem = benchmark_of(task).pred_file_stem(task)
+        if stem in stems:
+            raise UserError(f"tasks {stems[stem]} and {task.name} write the same prediction file ({stem}.jsonl) "
+                            "and cannot share a run; run them separately")
+        stems[stem] = task.name
+    return tasks
+
+
+def family_settings(tasks: list[Task]) -> dict[str, Any]:
+    """What the tasks' families add to the run's settings (their fingerprint: a resume must match them)."""
+    settings: dict[str, Any] = {}
+    given_by: dict[str, str] = {}
+    for name in dict.fromkeys(task.benchmark for task in tasks):
+        members = [t for t in tasks if t.benchmark == name]
+        for key, value in get_benchmark(name).run_settings(members).items():
+            if key in settings and settings[key] != value:
+                raise UserError(f"tasks {given_by[key]} and {members[0].name} cannot share a run ({key} differs: "
+                                f"{settings[key]!r} vs {value!r}); run them separately")
+            settings[key], given_by[key] = value, members[0].name
+    return settings
+
+
+def run_name_suffix(tasks: list[Task]) -> str:
+    """What the families append to a default run folder name (e.g. a variant's marker)."""
+    return "".join(get_benchmark(name).run_name_suffix([t for t in tasks if t.benchmark == name])
+                   for name in dict.fromkeys(task.benchmark for task in tasks))
 
 
 def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None, limit: int | None,
@@ -79,7 +108,7 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     resolved = resolve_model(model)
     model_path, gguf = resolve_gguf(resolved.path)  # a .gguf file: converted once, cached
     model_dir, config, config_sha = read_model_config(str(model_path))
-    tasks, is_e = resolve_run_tasks(tasks_spec)
+    tasks = resolve_run_tasks(tasks_spec)
     if max_length is not None and max_length < 2:
         raise UserError(f"--max-length must be at least 2, got {max_length}")
     method = resolve_method(method_spec, config)
@@ -88,27 +117,31 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     wrapper = resolve_chat_wrapper(chat_template, tokenizer)
     seconds["load_tokenizer"] = time.perf_counter() - started
     started = time.perf_counter()
-    # Only generated tasks (passkey): --data is not opened (its default, 'hub', would download LongBench).
-    source = (open_source(data) if any(task.source != "generated" for task in tasks)
+    # Only generated tasks: --data is not opened (its default, 'hub', would download LongBench).
+    source = (open_source(data) if any(benchmark_of(task).needs_data(task) for task in tasks)
               else DataSource("generated", Path("."), describe="generated"))
-    records = {task.name: source.load(task, limit, tokenizer=tokenizer,
-                                      budget=generation_budget(task, tokenizer, wrapper, config, method, max_length))
-               for task in tasks}
+    records = {}
+    for task in tasks:
+        unit = benchmark_of(task)
+        records[task.name] = unit.load_records(
+            task, source, limit, tokenizer=tokenizer,
+            budget=generation_budget(task, tokenizer, wrapper, config, method, max_length), options={})
     seconds["load_data"] = time.perf_counter() - started
     started = time.perf_counter()
     weights = weights_fingerprint(model_dir)
     seconds["hash_weights"] = time.perf_counter() - started
     return RunInputs(model_dir=model_dir, config=config, config_sha256=config_sha, weights_sha256=weights,
-                     tasks=tasks, is_e=is_e, method=method, source=source, records=records, tokenizer=tokenizer,
+                     tasks=tasks, method=method, source=source, records=records, tokenizer=tokenizer,
                      wrapper=wrapper, model_name=resolved.name, hub=resolved.provenance(), gguf=gguf), seconds
 
 
 def generation_budget(task: Task, tokenizer: Any, wrapper: str, config: dict[str, Any], method: Any,
                       max_length: int | None) -> int | None:
-    """The prompt budget a generated task builds its records to (the plan computes the same); None otherwise."""
-    if task.source != "generated":
+    """The prompt budget a task's records are built to (the plan computes the same: a generator fills it);
+    None for records read from --data."""
+    unit = benchmark_of(task)
+    if unit.needs_data(task):
         return None
-    from longeval.prompts import prompt_budget
-    from longeval.runs.plan import context_window
+    from longeval.methods.length import default_length
 
-    return prompt_budget(task, tokenizer, wrapper, context_window(config, method), max_length)[0]
+    return unit.prompt_budget(task, tokenizer, wrapper, default_length(method, config), max_length)[0]

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longeval.backends.base import GenerationParams, canonical_dtype
+from longeval.backends.base import canonical_dtype
 from longeval.backends.options import fingerprinted
 from longeval.errors import UserError
 from longeval.prompts import JUNCTION_SLACK, prompt_budget
-from longeval.runs.inputs import RunInputs
+from longeval.runs.inputs import RunInputs, family_settings, run_name_suffix
 from longeval.tasks import Task
 
 
@@ -66,7 +66,7 @@ def engine_length(tasks: Sequence[Task], budgets: dict[str, int], overheads: dic
     return max(budgets[t.name] + overheads[t.name] + t.max_new_tokens + JUNCTION_SLACK for t in tasks)
 
 
-def default_run_name(model_dir: Path, method_spec: str, max_length: int | None, is_e: bool,
+def default_run_name(model_dir: Path, method_spec: str, max_length: int | None, suffix: str = "",
                      repo_id: str | None = None) -> str:
     """<model>-<hash of its resolved path>_<method>_<length>: exp1/model and exp2/model get different folders.
 
@@ -77,22 +77,11 @@ def default_run_name(model_dir: Path, method_spec: str, max_length: int | None, 
     stem = repo_id.split("/")[-1] if repo_id else resolved.name
     name = f"{stem}-{where}_{method_spec}_{max_length if max_length else 'auto'}"
     name = re.sub(r"[^A-Za-z0-9._=+-]+", "-", name.replace(":", "-"))
-    return name + ("_e" if is_e else "")
+    return name + suffix  # what the tasks' families add (LongBench-E runs: "_e")
 
 
 def settings_fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-
-
-def generation_params(task: Task, tokenizer: Any) -> GenerationParams:
-    """pred.py's greedy settings from the task's fields: a task with `stop` strings (samsum: "\\n") ends at EOS
-    or the last token of each string (a list that replaces the model's own EOS ids, as pred.py's
-    `eos_token_id=[eos, newline]` does); `min_new_tokens` (samsum: 1) bans those ids for the first tokens."""
-    if task.stop:
-        stops = tuple(tokenizer.encode(text, add_special_tokens=False)[-1] for text in task.stop)
-        return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens,
-                                eos_token_ids=(tokenizer.eos_token_id, *stops))
-    return GenerationParams(task.max_new_tokens, min_new_tokens=task.min_new_tokens)
 
 
 def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
@@ -114,7 +103,8 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
     warning = extrapolation_warning(method, inputs.config, seq_len)
     warnings = [warning] if warning else []
     named_after = Path(inputs.gguf.file) if inputs.gguf else inputs.model_dir  # not the converted cache folder
-    run_name = request.run_name or default_run_name(named_after, method.spec, request.max_length, inputs.is_e,
+    run_name = request.run_name or default_run_name(named_after, method.spec, request.max_length,
+                                                    run_name_suffix(inputs.tasks),
                                                     inputs.hub.get("repo_id"))
     if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
         raise UserError(f"--run-name must be a plain folder name, got '{run_name}'")
@@ -122,7 +112,8 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
     settings = {
         "model_config_sha256": inputs.config_sha256, "model_weights_sha256": inputs.weights_sha256,
         "method": bound.spec, "max_length": request.max_length, "chat_wrapper": inputs.wrapper,
-        "backend": request.backend, "dtype": canonical_dtype(request.dtype), "longbench_e": inputs.is_e,
+        "backend": request.backend, "dtype": canonical_dtype(request.dtype),
+        **family_settings(inputs.tasks),  # e.g. LongBench's longbench_e
         **fingerprinted(request.backend_options),  # engine arguments that can change predictions (none by default)
     }
     if inputs.hub:  # only for hub models, so that local runs keep their fingerprints

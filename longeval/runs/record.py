@@ -2,6 +2,10 @@
 
 The JSON keys are the published run.json schema; `from_json` is lenient (a run folder written by an older
 longeval, or by hand, still reports) but never guesses: a key of the wrong type reads as missing.
+
+Schema versions: 1 (no `schema_version` key; written before benchmark families were units) had a top-level
+`longbench_e` boolean; 2 leaves what a family adds to its `settings` (LongBench: `settings.longbench_e`). A version-1
+run.json reads as version 2 (its `settings` already held `longbench_e`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from longeval.errors import UserError
 from longeval.io import write_json_atomic
 
 RUN_JSON = "run.json"
+SCHEMA_VERSION = 2  # what this longeval writes; folders of every earlier version still load
 
 
 @dataclass
@@ -80,6 +85,7 @@ class RunRecord:
     """Everything a run folder says about itself (run.json)."""
 
     run_name: str
+    schema_version: int = SCHEMA_VERSION
     model: ModelInfo = field(default_factory=ModelInfo)
     method: MethodInfo = field(default_factory=MethodInfo)
     max_length: int | None = None
@@ -95,7 +101,6 @@ class RunRecord:
     tasks: list[str] = field(default_factory=list)  # every task the folder holds (a resumed run may add tasks)
     task_versions: dict[str, int] = field(default_factory=dict)  # the task definitions' versions (checked on resume)
     limit: int | None = None  # only the first `limit` records of each task were selected
-    longbench_e: bool = False
     started: str | None = None
     finished: str | None = None
     sessions: int = 0
@@ -122,6 +127,7 @@ class RunRecord:
             raise UserError("expected a JSON object", path=path)
         return cls(
             run_name=_str(doc.get("run_name")) or Path(path).parent.name,
+            schema_version=_int(doc.get("schema_version")) or 1,
             model=ModelInfo(**_fields(doc.get("model"), ModelInfo, str)),
             method=MethodInfo(name=_str(_get(doc, "method", "name")), spec=_str(_get(doc, "method", "spec")),
                               params=_dict(_get(doc, "method", "params")),
@@ -143,7 +149,6 @@ class RunRecord:
             tasks=[t for t in _list(doc.get("tasks")) if isinstance(t, str)],
             task_versions={k: v for k, v in _dict(doc.get("task_versions")).items() if _int(v) is not None},
             limit=_int(doc.get("limit")),
-            longbench_e=doc.get("longbench_e") is True,
             started=_str(doc.get("started")),
             finished=_str(doc.get("finished")),
             sessions=_int(doc.get("sessions")) or 0,

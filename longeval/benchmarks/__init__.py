@@ -1,0 +1,91 @@
+"""Benchmark families, one registry of units (see base.py for the protocol each unit implements).
+
+Built-in families are the subpackages (or modules) of this package, each registering its unit on import, as
+`methods/units/` does: adding a family is adding a folder here plus its YAML under tasks/<family>/. Installed
+distributions add families through the entry-point group `longeval.benchmarks` (value `module:Class`, the
+class a `Benchmark` subclass); their task YAML comes through --tasks-path or LONGEVAL_TASKS_PATH.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from longeval.benchmarks.base import Benchmark, KeySpec, ReportSection, RunView
+from longeval.errors import UserError
+
+if TYPE_CHECKING:
+    from longeval.tasks import Task
+
+__all__ = ["ENTRY_POINT_GROUP", "Benchmark", "KeySpec", "ReportSection", "RunView", "all_benchmarks",
+           "benchmark_of", "default_benchmark", "get_benchmark", "register"]
+
+ENTRY_POINT_GROUP = "longeval.benchmarks"
+
+_REGISTRY: dict[str, Benchmark] = {}
+_loaded = False
+
+
+def register(cls: type[Benchmark]) -> type[Benchmark]:
+    """Class decorator: add a family's unit to the registry (one instance per family)."""
+    if not cls.name:
+        raise TypeError(f"{cls.__qualname__} has no `name`")
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None and type(existing) is not cls:
+        raise TypeError(f"benchmark '{cls.name}' is registered twice ({type(existing).__module__} and "
+                        f"{cls.__module__})")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def _load() -> None:
+    """Import every built-in family, then the installed plugins (each once, in a stable order)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    package = importlib.import_module(__name__)
+    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")
+    for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is named, not a traceback
+            raise UserError(f"cannot load benchmark plugin '{entry.name}' ({entry.value}): "
+                            f"{type(exc).__name__}: {exc}") from None
+        if not (isinstance(loaded, type) and issubclass(loaded, Benchmark)):
+            raise UserError(f"benchmark plugin '{entry.name}' ({entry.value}) is not a Benchmark subclass")
+        if loaded.name not in _REGISTRY:
+            register(loaded)
+
+
+def all_benchmarks() -> dict[str, Benchmark]:
+    """Every registered family by name (built-ins, then plugins)."""
+    _load()
+    return dict(_REGISTRY)
+
+
+def get_benchmark(name: str) -> Benchmark:
+    """The unit of family `name`; an unknown name is a UserError listing the known ones."""
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UserError(f"unknown benchmark '{name}' (known: {', '.join(_REGISTRY)})") from None
+
+
+def default_benchmark() -> Benchmark:
+    """The family of task files that name none (written before families existed)."""
+    _load()
+    for unit in _REGISTRY.values():
+        if unit.default_for_untagged:
+            return unit
+    raise UserError("no benchmark takes task files without a `benchmark:` key")
+
+
+def benchmark_of(task: Task) -> Benchmark:
+    """The unit a task belongs to."""
+    return get_benchmark(task.benchmark)

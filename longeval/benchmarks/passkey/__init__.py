@@ -1,0 +1,65 @@
+"""Passkey retrieval as a family: records generated per run to fill the prompt budget (longeval.passkey), a
+LongBench-style prompt and prediction line, exact-match scores (0/1 per record), and its report figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from longeval.benchmarks import register
+from longeval.benchmarks.base import RunView
+from longeval.benchmarks.longbench import LongBench, LongBenchTask
+from longeval.data import GENERATORS
+from longeval.metrics import METRICS
+from longeval.passkey import generate_task, passkey_score
+from longeval.tasks import Task
+
+METRICS.setdefault("passkey", passkey_score)  # exact match of the first number with the key
+GENERATORS.setdefault("passkey", generate_task)
+
+
+@dataclass(frozen=True)
+class PasskeyTask(LongBenchTask):
+    """A passkey task: generated records (`generator_args`: depths, repeats, seed, lengths), exact-match metric."""
+
+    metric: str = "passkey"
+    source: str = "generated"
+    generator: str | None = "passkey"
+    generator_args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@register
+class Passkey(LongBench):
+    """Passkey retrieval (Mohtashami & Jaggi 2023): one key at a chosen depth in filler text."""
+
+    name = "passkey"
+    task_class = PasskeyTask
+    default_for_untagged = False
+    result_buckets = ()
+
+    def run_settings(self, tasks: Sequence[Task]) -> dict[str, Any]:
+        """As LongBench's (never a variant): the settings, hence the fingerprints, of passkey folders written
+        before the families were units stay the same."""
+        return {"longbench_e": False}
+
+    def run_name_suffix(self, tasks: Sequence[Task]) -> str:
+        return ""
+
+    def needs_data(self, task: Task) -> bool:
+        return False
+
+    def is_binary(self, task: Task) -> bool:
+        return True
+
+    def record_scores(self, task: Task, lines: Sequence[Mapping[str, Any]]) -> list[float]:
+        return [max((passkey_score(str(line["pred"]), str(answer)) for answer in line["answers"]), default=0.0)
+                for line in lines]
+
+    def short_context_scores(self, run: RunView) -> dict[str, float]:
+        """Passkey scores (runs made inside the original window, e.g. --max-length 3500 for a 4k model)."""
+        from longeval.tasks import all_tasks
+
+        known = all_tasks()
+        return {task: value for task, value in run.scores.items()
+                if task in known and known[task].benchmark == self.name}
