@@ -137,10 +137,14 @@ def _read_checked(path: Path, task: Task, need_length: bool) -> tuple[list[dict[
 
 
 def task_for_file(path: Path) -> Task | None:
-    """The task a prediction file belongs to (``trec.jsonl``, ``trec_e.jsonl``), or None."""
-    if not path.name.endswith(".jsonl"):
-        return None
-    return all_tasks().get(path.name.removesuffix(".jsonl"))
+    """The task a prediction file belongs to (``trec.jsonl``, ``trec_e.jsonl``, any family's), or None."""
+    from longeval.benchmarks import all_benchmarks
+
+    for unit in all_benchmarks().values():
+        task = unit.task_for_file(path)
+        if task is not None:
+            return task
+    return None
 
 
 def read_prediction_folder(folder: str | Path, *, e: bool = False) -> PredictionFolder:

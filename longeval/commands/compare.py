@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from longeval.benchmarks import benchmark_of
     from longeval.errors import UserError
     from longeval.io import write_atomic
     from longeval.report.comparison import FILE_NAMES, FORMATS, RENDERERS, build_document, to_markdown
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                         field="--format")
     if args.out == "-" and len(formats) != 1:
         raise UserError("--out - prints one format; pass e.g. --format json", field="--out")
-    tasks = list(dict.fromkeys(t.base for t in resolve_tasks(args.tasks))) if args.tasks else None
+    tasks = (list(dict.fromkeys(benchmark_of(t).pred_file_stem(t) for t in resolve_tasks(args.tasks)))
+             if args.tasks else None)
     paths = [args.base, *args.candidates]
     runs = [read_run(path, tasks) for path in tqdm(paths, desc="scoring records", unit="run", disable=None,
                                                     leave=False)]

@@ -178,7 +178,7 @@ def _generated_tasks(names: list[str]) -> list[str]:
     from longeval.tasks import all_tasks
 
     known = all_tasks()
-    return [name for name in names if name in known and known[name].source == "generated"]
+    return [name for name in names if name in known and not benchmark_of(known[name]).needs_data(known[name])]
 
 
 def write_report(options: ReportOptions) -> list[Path]:

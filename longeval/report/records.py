@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longeval.benchmarks import benchmark_of
 from longeval.errors import UserError
 from longeval.io import iter_jsonl
-from longeval.scoring import BUCKETS, bucket_of, bucket_scores, parse_prediction, task_for_file, task_score
+from longeval.scoring import BUCKETS, bucket_of, bucket_scores, task_for_file, task_score
 from longeval.tasks import Task
 
 
@@ -45,17 +46,18 @@ class RunRecords:
 # --- the seam to the benchmark unit: how a task scores one record ---------------------------------------------
 
 def record_scores(task: Task, lines: list[tuple[int, dict[str, Any]]], path: Path) -> list[float]:
-    """The official per-record scores of a prediction file's (line number, line) pairs, checked (a bad field is a
-    located UserError): the numbers result.json averages."""
-    from longeval.scoring import sample_scores
-
-    predictions = [parse_prediction(line, path=path, line=number) for number, line in lines]
-    return sample_scores(task, predictions, predictions[-1].all_classes)
+    """The official per-record scores of a prediction file's (line number, line) pairs, checked by the task's
+    family (a bad field is a located UserError): the numbers result.json averages."""
+    unit = benchmark_of(task)
+    checked = unit.read_predictions(task, path)
+    if len(checked) != len(lines):
+        raise UserError("changed while it was read", path=path)
+    return unit.record_scores(task, checked)
 
 
 def is_binary(task: Task) -> bool:
-    """Per-record scores are 0 or 1 by definition (passkey's exact match); LongBench v1's metrics are fractions."""
-    return task.metric == "passkey"
+    """Per-record scores are 0 or 1 by the family's definition (an exact match), so McNemar's test applies."""
+    return benchmark_of(task).is_binary(task)
 
 
 # --- reading a run -------------------------------------------------------------------------------------------
