@@ -166,6 +166,19 @@ def _read_suites(path: Path) -> dict[str, list[str]]:
     return out
 
 
+def _task_files(folder: Path) -> list[Path]:
+    """The YAML files of a task folder: its own, then its subfolders' (one per family, by name). In the built-in
+    folder a subfolder named after a family that is not registered is not read (its YAML ships with its unit)."""
+    from longeval.benchmarks import all_benchmarks
+
+    files = sorted(folder.glob("*.yaml"))
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if folder == builtin_tasks_dir() and sub.name not in all_benchmarks():
+            continue
+        files += sorted(sub.rglob("*.yaml"))
+    return files
+
+
 def _family(name: str, raw: Mapping[str, tuple[dict[str, Any], Path]]) -> Benchmark:
     """The unit of a raw task document: its `benchmark:`, its base task's, or the default family's."""
     from longeval.benchmarks import default_benchmark, get_benchmark
@@ -204,7 +217,7 @@ def _load() -> tuple[dict[str, Task], dict[str, list[str]]]:
     raw: dict[str, tuple[dict[str, Any], Path]] = {}
     suite_map: dict[str, tuple[list[str], Path]] = {}
     for folder in task_dirs():
-        for path in sorted(folder.rglob("*.yaml"), key=lambda p: (len(p.relative_to(folder).parts), p)):
+        for path in _task_files(folder):
             if path.name == SUITES_FILE:
                 for name, members in _read_suites(path).items():
                     if name in suite_map:
