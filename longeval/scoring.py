@@ -1,61 +1,40 @@
-"""Score prediction folders in the official layout (``<task>.jsonl``) and write ``result.json`` as eval.py does.
+"""The scoring entry point: prediction folders (``<stem>.jsonl`` per task) -> ``result.json``, each task's entry
+made by its benchmark family (longeval.benchmarks: `read_predictions`, `task_result`).
 
-Aggregation follows eval.py: ``all_classes`` comes from the LAST line of a file and serves every sample; a task
-score is ``round(100 * sum / count, 2)`` summed in file order; LongBench-E buckets the samples by ``length``
-(< 4000, < 8000, rest), each ``round(100 * numpy.mean, 2)``, NaN for an empty bucket (written as ``NaN``).
-``result.json`` is ``json.dump(indent=4, ensure_ascii=False)``, keys in file-name order (eval.py uses the
-directory listing order, which is arbitrary).
-
-Deliberate differences, all about input handling: every file is checked before anything is written (eval.py
-crashes half-way), a file counts only if its name is ``<task>.jsonl`` for a LongBench (or LongBench-E) task name
-(eval.py takes the text before the first "." and crashes on unknown names), blank lines are ignored.
+``result.json`` is ``json.dump(indent=4, ensure_ascii=False)``, keys in file-name order (the official eval.py
+uses the directory listing order, which is arbitrary). Every file is checked before anything is written; a file
+counts only if a family claims its name (`task_for_file`), others are listed as skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longeval.benchmarks import all_benchmarks, benchmark_of
 from longeval.errors import UserError
-from longeval.io import iter_jsonl, write_atomic
-from longeval.metrics import score_sample
-from longeval.tasks import Task, all_tasks, get_task
+from longeval.io import write_atomic
+from longeval.tasks import Task, all_tasks
 
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
-BUCKETS = ("0-4k", "4-8k", "8k+")
-# The official retrieval metrics take the gold id from the answer with these patterns (and crash without one).
-_GOLD_PARAGRAPH = {"retrieval": re.compile(r"Paragraph (\d+)"), "retrieval_zh": re.compile(r"段落(\d+)")}
-
-
-@dataclass(frozen=True)
-class Prediction:
-    pred: str
-    answers: list[str]
-    all_classes: list[str] | None
-    length: int | None
 
 
 @dataclass
 class PredictionFile:
     task: Task
     path: Path
-    predictions: list[Prediction]
+    lines: list[dict[str, Any]]  # as the family's read_predictions checked them
 
     @property
     def name(self) -> str:
         """The result.json key: the file stem (eval.py's dataset name)."""
         return self.path.name.removesuffix(".jsonl")
-
-    @property
-    def all_classes(self) -> list[str] | None:
-        return self.predictions[-1].all_classes
 
 
 @dataclass
@@ -65,81 +44,8 @@ class PredictionFolder:
     skipped: list[Path] = field(default_factory=list)
 
 
-def bucket_of(length: int) -> str:
-    """LongBench-E bucket of a record by its `length` field (words, or characters for Chinese)."""
-    if length < 4000:
-        return "0-4k"
-    if length < 8000:
-        return "4-8k"
-    return "8k+"
-
-
-# --- reading and validating ------------------------------------------------------------------------------------
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def parse_prediction(obj: Mapping[str, Any], *, path: Path, line: int, need_length: bool = False) -> Prediction:
-    """One line of a prediction file, checked; a bad field is a UserError naming file, line and field."""
-    for key in ("pred", "answers"):
-        if key not in obj:
-            raise UserError(f"missing '{key}'", path=path, line=line, field=key)
-    if not isinstance(obj["pred"], str):
-        raise UserError("must be a string", path=path, line=line, field="pred")
-    if not _is_str_list(obj["answers"]):
-        raise UserError("must be a list of strings", path=path, line=line, field="answers")
-    all_classes = obj.get("all_classes")
-    if all_classes is not None and not _is_str_list(all_classes):
-        raise UserError("must be null or a list of strings", path=path, line=line, field="all_classes")
-    length = obj.get("length")
-    if length is None:
-        if need_length:
-            raise UserError("missing 'length' (needed for LongBench-E buckets)", path=path, line=line, field="length")
-    elif isinstance(length, bool) or not isinstance(length, int):
-        raise UserError(f"must be an integer, got {length!r}", path=path, line=line, field="length")
-    return Prediction(obj["pred"], obj["answers"], all_classes, length)
-
-
-def read_prediction_file(path: str | Path, task: Task, *, need_length: bool = False) -> PredictionFile:
-    path = Path(path)
-    _, predictions = _read_checked(path, task, need_length)
-    return PredictionFile(task, path, predictions)
-
-
-def read_prediction_lines(path: str | Path, task: Task, *, need_length: bool = False) -> list[dict[str, Any]]:
-    """The lines of one prediction file as written, each checked as `read_prediction_file` checks it."""
-    lines, _ = _read_checked(Path(path), task, need_length)
-    return lines
-
-
-def _read_checked(path: Path, task: Task, need_length: bool) -> tuple[list[dict[str, Any]], list[Prediction]]:
-    lines: list[dict[str, Any]] = []
-    predictions: list[Prediction] = []
-    line_numbers: list[int] = []
-    for line, obj in iter_jsonl(path):
-        predictions.append(parse_prediction(obj, path=path, line=line, need_length=need_length))
-        lines.append(obj)
-        line_numbers.append(line)
-    if not predictions:
-        raise UserError("no predictions in file", path=path)
-    metric = getattr(task, "metric", None)
-    gold_pattern = _GOLD_PARAGRAPH.get(metric or "")
-    if gold_pattern is not None:
-        for index, prediction in enumerate(predictions):
-            if not all(gold_pattern.search(answer) for answer in prediction.answers):
-                raise UserError(f"every answer of {task.name} must name the gold paragraph "
-                                f"('{gold_pattern.pattern}')", path=path, line=line_numbers[index], field="answers")
-    if metric == "classification" and predictions[-1].all_classes is None:
-        raise UserError(f"task {task.name} needs the class list on the last line", path=path, line=line_numbers[-1],
-                        field="all_classes")
-    return lines, predictions
-
-
 def task_for_file(path: Path) -> Task | None:
     """The task a prediction file belongs to (``trec.jsonl``, ``trec_e.jsonl``, any family's), or None."""
-    from longeval.benchmarks import all_benchmarks
-
     for unit in all_benchmarks().values():
         task = unit.task_for_file(path)
         if task is not None:
@@ -147,8 +53,24 @@ def task_for_file(path: Path) -> Task | None:
     return None
 
 
+def as_variant(task: Task, variant: bool) -> Task:
+    """`score --e`: the task as a variant of itself (a registered variant writing the same file, else the task
+    with `variant_of` set), or without --e as a plain task: the flag, not the file name, decides how it scores."""
+    if not variant:
+        return dataclasses.replace(task, variant_of=None) if task.variant_of else task
+    if task.variant_of:
+        return task
+    unit = benchmark_of(task)
+    stem = unit.pred_file_stem(task)
+    for other in unit.known_tasks().values():
+        if other.variant_of == task.name and unit.pred_file_stem(other) == stem:
+            return other
+    return dataclasses.replace(task, variant_of=task.name)
+
+
 def read_prediction_folder(folder: str | Path, *, e: bool = False) -> PredictionFolder:
-    """Every ``<task>.jsonl`` in folder, validated; other ``*.jsonl`` files are listed in ``skipped``."""
+    """Every ``<task>.jsonl`` in folder, validated; other ``*.jsonl`` files are listed in ``skipped``. With `e`
+    each file's task is scored as its variant (LongBench-E: per length bucket)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError("prediction folder not found" if not folder.exists() else "not a folder", path=folder)
@@ -157,92 +79,27 @@ def read_prediction_folder(folder: str | Path, *, e: bool = False) -> Prediction
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if not path.name.endswith(".jsonl"):
             continue
-        task = task_for_file(path) if path.is_file() else None
-        if task is None:
+        found = task_for_file(path) if path.is_file() else None
+        if found is None:
             skipped.append(path)
             continue
-        files.append(read_prediction_file(path, task, need_length=e))
+        task = as_variant(found, e)
+        files.append(PredictionFile(task, path, benchmark_of(task).read_predictions(task, path)))
     if not files:
-        raise UserError("no LongBench prediction files (<task>.jsonl) in folder", path=folder)
+        raise UserError("no LongBench prediction files (<task>.jsonl, or another registered benchmark's) in folder",
+                        path=folder)
     return PredictionFolder(folder, files, skipped)
 
 
-# --- scoring -------------------------------------------------------------------------------------------------
-
-def sample_scores(task: Task, predictions: Sequence[Prediction], all_classes: Sequence[str] | None) -> list[float]:
-    return [score_sample(task, p.pred, p.answers, all_classes) for p in predictions]
-
-
-def task_score(scores: Sequence[float]) -> float:
-    """eval.scorer: round(100 * sum / n, 2), summed left to right like its loop."""
-    total = 0.0
-    for score in scores:
-        total += score
-    return round(100 * total / len(scores), 2)
-
-
-def bucket_scores(scores: Sequence[float], lengths: Sequence[int]) -> dict[str, float]:
-    """eval.scorer_e: per bucket round(100 * numpy.mean, 2); NaN for an empty bucket."""
-    import numpy as np
-
-    grouped: dict[str, list[float]] = {bucket: [] for bucket in BUCKETS}
-    for score, length in zip(scores, lengths, strict=True):
-        grouped[bucket_of(length)].append(score)
-    return {bucket: round(100 * float(np.mean(values)), 2) if values else math.nan
-            for bucket, values in grouped.items()}
-
-
-def to_predictions(records: Iterable[Mapping[str, Any] | Prediction]) -> list[Prediction]:
-    out = []
-    for record in records:
-        if isinstance(record, Prediction):
-            out.append(record)
-        else:
-            out.append(Prediction(record["pred"], list(record["answers"]), record.get("all_classes"),
-                                  record.get("length")))
-    if not out:
-        raise ValueError("no predictions to score")
-    return out
-
-
-def score_predictions(task_name: str, records: Iterable[Mapping[str, Any] | Prediction]) -> float:
-    """Official task score of records ({pred, answers, all_classes}); all_classes from the last record."""
-    task = get_task(task_name)
-    predictions = to_predictions(records)
-    return task_score(sample_scores(task, predictions, predictions[-1].all_classes))
-
-
-def score_predictions_e(task_name: str, records: Iterable[Mapping[str, Any] | Prediction]) -> dict[str, float]:
-    """LongBench-E bucket scores of records ({pred, answers, all_classes, length})."""
-    task = get_task(task_name)
-    predictions = to_predictions(records)
-    scores = sample_scores(task, predictions, predictions[-1].all_classes)
-    return bucket_scores(scores, lengths_of(predictions))
-
-
-def lengths_of(predictions: Sequence[Prediction]) -> list[int]:
-    """Every record's `length` (LongBench-E buckets by it)."""
-    lengths = [p.length for p in predictions if p.length is not None]
-    if len(lengths) != len(predictions):
-        raise ValueError("LongBench-E scoring needs a 'length' for every record")
-    return lengths
-
-
 def score_loaded_folder(folder: PredictionFolder, *, e: bool = False, progress: bool = False) -> dict[str, Any]:
-    """The result.json content for a validated folder (not written)."""
+    """The result.json content for a validated folder (not written); `e` was applied when it was read."""
     files: Iterable[PredictionFile] = folder.files
     if progress:
         from tqdm import tqdm
 
         files = tqdm(files, desc=folder.path.name, unit="task", leave=False, disable=None)
-    result: dict[str, Any] = {}
-    for pred_file in files:
-        scores = sample_scores(pred_file.task, pred_file.predictions, pred_file.all_classes)
-        if e:
-            result[pred_file.name] = bucket_scores(scores, lengths_of(pred_file.predictions))
-        else:
-            result[pred_file.name] = task_score(scores)
-    return result
+    return {pred_file.name: benchmark_of(pred_file.task).task_result(pred_file.task, pred_file.lines)
+            for pred_file in files}
 
 
 def format_result(result: Mapping[str, Any]) -> str:
@@ -287,7 +144,7 @@ def score_folder(folder: str | Path, e: bool = False) -> dict[str, Any]:
     """
     loaded = read_prediction_folder(folder, e=e)
     for path in loaded.skipped:
-        log.warning("skipped %s: not a LongBench task name", path)
+        log.warning("skipped %s: not the file of a known task", path)
     result = score_loaded_folder(loaded, e=e)
     write_result(loaded.path, result)
     return result

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from longeval.tasks import Task
 
 __all__ = ["ENTRY_POINT_GROUP", "Benchmark", "KeySpec", "ReportSection", "RunView", "all_benchmarks",
-           "benchmark_of", "default_benchmark", "get_benchmark", "register"]
+           "benchmark_of", "default_benchmark", "get_benchmark", "register", "result_buckets"]
 
 ENTRY_POINT_GROUP = "longeval.benchmarks"
 
@@ -75,6 +75,11 @@ def get_benchmark(name: str) -> Benchmark:
         return _REGISTRY[name]
     except KeyError:
         raise UserError(f"unknown benchmark '{name}' (known: {', '.join(_REGISTRY)})") from None
+
+
+def result_buckets() -> tuple[str, ...]:
+    """Every bucket name a family's result.json entries may hold, families in registry order."""
+    return tuple(dict.fromkeys(bucket for unit in all_benchmarks().values() for bucket in unit.result_buckets))
 
 
 def default_benchmark() -> Benchmark:

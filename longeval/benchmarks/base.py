@@ -176,6 +176,19 @@ class Benchmark:
         """Each line's "_id" (None where a line has none: official prediction files carry no _id)."""
         return [line["_id"] if isinstance(line.get("_id"), str) else None for line in lines]
 
+    def record_answers(self, task: Task, lines: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+        """Each line's gold answer(s): two runs' files without `_id`s pair by position only where these agree."""
+        out = []
+        for line in lines:
+            gold = line.get("answers", line.get("answer"))
+            out.append(tuple(str(g) for g in gold) if isinstance(gold, list) else (str(gold),))
+        return out
+
+    def record_groups(self, task: Task, lines: Sequence[Mapping[str, Any]]) -> dict[str, list[int]]:
+        """For a task whose result.json entry is a dict of buckets: bucket -> the indices of the lines it averages
+        (groups may overlap), in `result_buckets` order. {} for a task whose entry is one number."""
+        return {}
+
     def is_binary(self, task: Task) -> bool:
         """Whether every per-record score is 0 or 1 (exact match: McNemar's test applies)."""
         return False

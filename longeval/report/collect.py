@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longeval.benchmarks import benchmark_of
+from longeval.benchmarks import benchmark_of, result_buckets
 from longeval.errors import UserError
 from longeval.runs.record import MethodInfo, RunRecord
 from longeval.tasks import all_tasks
 
-BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eval.py's order
 META_COLUMNS = ("run", "model", "method", "max_length", "source", "status", "limit", "bucket")
 # What `check` compares besides the scores, carried by a report CSV so that a CSV baseline is checked as a run
 # folder is: per task the records scored and a digest of their _ids ("task=value" pairs), the data files' sha256.
@@ -232,7 +231,8 @@ def _number(value: Any, path: Path, task: str, *, line: int | None = None, bucke
 
 
 def parse_result(doc: Any, path: Path) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Split an official result.json into plain task scores and LongBench-E bucket scores (by base task)."""
+    """Split an official result.json into plain task scores and bucket scores (by the file stem of the task; a
+    dict entry's bucket names are those its family declares, and its headline, if it has one, is a plain score)."""
     if not isinstance(doc, dict) or not doc:
         raise UserError("expected a JSON object of task -> score", path=path)
     scores: dict[str, float] = {}
@@ -240,12 +240,17 @@ def parse_result(doc: Any, path: Path) -> tuple[dict[str, float], dict[str, dict
     for task, value in doc.items():
         if isinstance(value, dict):
             known = all_tasks().get(task)
-            base = benchmark_of(known).pred_file_stem(known) if known is not None else task
+            unit = benchmark_of(known) if known is not None else None
+            base = unit.pred_file_stem(known) if unit is not None and known is not None else task
+            expected = unit.result_buckets if unit is not None and unit.result_buckets else result_buckets()
             parsed = {b: _number(v, path, f"{task}[{b}]", bucket=True) for b, v in value.items()}
-            if set(parsed) - set(BUCKETS):
-                raise UserError(f"unknown length bucket(s) {sorted(set(parsed) - set(BUCKETS))}; expected "
-                                f"{', '.join(BUCKETS)}", path=path, field=task)
+            if set(parsed) - set(expected):
+                raise UserError(f"unknown length bucket(s) {sorted(set(parsed) - set(expected))}; expected "
+                                f"{', '.join(expected)}", path=path, field=task)
             buckets[base] = {b: v for b, v in parsed.items() if v is not None}
+            headline = unit.headline(known, value) if unit is not None and known is not None else None
+            if headline is not None:
+                scores[task] = headline
         else:
             number = _number(value, path, task)
             if number is not None:

@@ -16,11 +16,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from longeval.benchmarks import result_buckets
 from longeval.report.pairing import Pair, pair_runs
 from longeval.report.records import RunRecords
 from longeval.report.stats import Comparison, compare_paired
 from longeval.report.table import column_label, task_order
-from longeval.scoring import BUCKETS
 
 FORMATS = ("md", "csv", "json", "html")
 FILE_NAMES = {"md": "compare.md", "csv": "compare.csv", "json": "compare.json", "html": "compare.html"}
@@ -28,11 +28,11 @@ TASK_FIELDS = ("n", "base", "candidate", "delta", "ci_low", "ci_high", "p", "p_h
 
 
 def order_keys(keys: Sequence[str]) -> list[str]:
-    """Tasks in the report's column order; LongBench-E buckets after their task, shortest first."""
+    """Tasks in the report's column order; buckets after their task, in their family's order."""
     by_task: dict[str, list[str]] = {}
     for key in keys:
         by_task.setdefault(key.split("[", 1)[0], []).append(key)
-    rank = {f"[{bucket}]": i for i, bucket in enumerate(BUCKETS)}
+    rank = {f"[{bucket}]": i for i, bucket in enumerate(result_buckets())}
     return [key for task in task_order(by_task)
             for key in sorted(by_task[task], key=lambda k: rank.get(k[len(task):], -1))]
 

@@ -4,8 +4,8 @@ A run is a run folder (run.json + pred/), its pred/ folder, or an official predi
 with or without result.json). Each prediction file gives one entry per task, or for a LongBench-E result (its
 result.json holds buckets) one entry per length bucket, keyed `task[bucket]` as the CI gate keys them. The
 per-record scores are the official metric's, so their rounded mean is the score result.json holds (a test checks
-this on real prediction folders); `record_scores` and `is_binary` are the one place that knows how a task scores a
-record.
+this on real prediction folders); how a task reads, scores and groups its records is its family's
+(longeval.benchmarks: read_predictions, record_scores, record_groups, is_binary).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import Any
 
 from longeval.benchmarks import benchmark_of
 from longeval.errors import UserError
-from longeval.io import iter_jsonl
-from longeval.scoring import BUCKETS, bucket_of, bucket_scores, task_for_file, task_score
+from longeval.scoring import as_variant, task_for_file
 from longeval.tasks import Task
 
 
@@ -41,23 +40,6 @@ class RunRecords:
     pred_dir: Path
     entries: dict[str, Entry]
     result: dict[str, Any] | None  # the folder's result.json, when it has one
-
-
-# --- the seam to the benchmark unit: how a task scores one record ---------------------------------------------
-
-def record_scores(task: Task, lines: list[tuple[int, dict[str, Any]]], path: Path) -> list[float]:
-    """The official per-record scores of a prediction file's (line number, line) pairs, checked by the task's
-    family (a bad field is a located UserError): the numbers result.json averages."""
-    unit = benchmark_of(task)
-    checked = unit.read_predictions(task, path)
-    if len(checked) != len(lines):
-        raise UserError("changed while it was read", path=path)
-    return unit.record_scores(task, checked)
-
-
-def is_binary(task: Task) -> bool:
-    """Per-record scores are 0 or 1 by the family's definition (an exact match), so McNemar's test applies."""
-    return benchmark_of(task).is_binary(task)
 
 
 # --- reading a run -------------------------------------------------------------------------------------------
@@ -135,27 +117,24 @@ def _read_result(path: Path) -> dict[str, Any] | None:
 
 
 def _file_entries(task: Task, stem: str, path: Path, bucketed: bool) -> list[Entry]:
-    numbered = list(iter_jsonl(path))
-    if not numbered:
-        raise UserError("no predictions in file", path=path)
-    scores = record_scores(task, numbered, path)
-    lines = [line for _, line in numbered]
-    ids = [line.get("_id") for line in lines]
-    answers = [tuple(line["answers"]) for line in lines]
-    binary = is_binary(task)
-    if not bucketed:
-        return [Entry(stem, _distinct(ids), tuple(answers), tuple(scores), binary, task_score(scores), path)]
-    lengths = []
-    for number, line in numbered:
-        length = line.get("length")
-        if isinstance(length, bool) or not isinstance(length, int):
-            raise UserError("LongBench-E needs an integer 'length' on every line", path=path, line=number,
-                            field="length")
-        lengths.append(length)
-    official = bucket_scores(scores, lengths)
+    """The file's entries: one for the task, or (its result.json entry holds buckets) one per bucket, as the
+    task's family groups the records."""
+    task = as_variant(task, bucketed)
+    unit = benchmark_of(task)
+    lines = unit.read_predictions(task, path)
+    scores = unit.record_scores(task, lines)
+    ids = unit.record_ids(task, lines)
+    answers = unit.record_answers(task, lines)
+    binary = unit.is_binary(task)
+    official = unit.task_result(task, lines)
+    groups = unit.record_groups(task, lines) if isinstance(official, dict) else {}
+    if not groups:
+        headline = unit.headline(task, official)
+        if headline is None:
+            raise UserError(f"task {task.name}: its result has no single score", path=path)
+        return [Entry(stem, _distinct(ids), tuple(answers), tuple(scores), binary, headline, path)]
     entries = []
-    for bucket in BUCKETS:
-        rows = [i for i, length in enumerate(lengths) if bucket_of(length) == bucket]
+    for bucket, rows in groups.items():
         if rows:
             entries.append(Entry(f"{stem}[{bucket}]", _distinct([ids[i] for i in rows]),
                                  tuple(answers[i] for i in rows), tuple(scores[i] for i in rows), binary,

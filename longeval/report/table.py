@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from longeval.benchmarks import benchmark_of, result_buckets
 from longeval.errors import UserError
-from longeval.report.collect import BUCKETS, META_COLUMNS, RECORD_COLUMNS, RunResult, record_columns
+from longeval.report.collect import META_COLUMNS, RECORD_COLUMNS, RunResult, record_columns
 from longeval.tasks import all_tasks, suites
 
 SORT_FIELDS = ("run", "model", "method", "max_length", "macro")
@@ -95,14 +96,23 @@ def build_leaderboard(runs: list[RunResult], tasks: list[str] | None = None) -> 
     return Leaderboard(_frame(rows, columns, groups), columns, groups, "main")
 
 
+def _declared_buckets(tasks: Iterable[str]) -> list[str]:
+    """The buckets the families of these tasks declare (every known bucket for a task no family claims)."""
+    known = all_tasks()
+    declared = {bucket for task in tasks
+                for bucket in (benchmark_of(known[task]).result_buckets if task in known else result_buckets())}
+    return [bucket for bucket in result_buckets() if bucket in declared]
+
+
 def build_bucket_leaderboard(runs: list[RunResult], tasks: list[str] | None = None) -> Leaderboard:
-    """LongBench-E: a row per (run, length bucket), the same columns and averages as the main table."""
+    """A row per (run, bucket) for tasks whose result.json entries hold buckets (LongBench-E: length buckets), the
+    same columns and averages as the main table."""
     runs = [run for run in runs if run.buckets]
     columns = task_order(tasks if tasks is not None else (t for run in runs for t in run.buckets))
     groups = groups_for(columns)
     rows = []
     for run in runs:
-        for bucket in BUCKETS:
+        for bucket in _declared_buckets(run.buckets):
             scores = {task: by[bucket] for task, by in run.buckets.items() if bucket in by}
             rows.append(_row(run, scores, columns, groups, bucket))
     return Leaderboard(_frame(rows, columns, groups), columns, groups, "e")

@@ -157,25 +157,36 @@ class LongBench(Benchmark):
     # --- scores ------------------------------------------------------------------------------------------------
 
     def read_predictions(self, task: Task, path: Path) -> list[dict[str, Any]]:
-        from longeval.scoring import read_prediction_lines
+        from longeval.benchmarks.longbench.scoring import read_prediction_lines
 
         return read_prediction_lines(path, _lb(task), need_length=_lb(task).is_e)
 
     def record_scores(self, task: Task, lines: Sequence[Mapping[str, Any]]) -> list[float]:
         """eval.py's per-sample scores; `all_classes` from the LAST line serves every sample (as eval.py)."""
-        from longeval.scoring import sample_scores, to_predictions
+        from longeval.benchmarks.longbench.scoring import sample_scores, to_predictions
 
         predictions = to_predictions(lines)
         return sample_scores(_lb(task), predictions, predictions[-1].all_classes)
 
     def task_result(self, task: Task, lines: Sequence[Mapping[str, Any]]) -> Any:
         """A number (eval.scorer), or for a LongBench-E task {bucket: number} (eval.scorer_e)."""
-        from longeval.scoring import bucket_scores, lengths_of, task_score, to_predictions
+        from longeval.benchmarks.longbench.scoring import bucket_scores, lengths_of, task_score, to_predictions
 
         scores = self.record_scores(task, lines)
         if _lb(task).is_e:
             return bucket_scores(scores, lengths_of(to_predictions(lines)))
         return task_score(scores)
+
+    def record_groups(self, task: Task, lines: Sequence[Mapping[str, Any]]) -> dict[str, list[int]]:
+        """LongBench-E: the lines of each length bucket (by `length`, as eval.scorer_e); {} for a v1 task."""
+        if not _lb(task).is_e:
+            return {}
+        from longeval.benchmarks.longbench.scoring import bucket_of
+
+        groups: dict[str, list[int]] = {bucket: [] for bucket in BUCKETS}
+        for index, line in enumerate(lines):
+            groups[bucket_of(line["length"])].append(index)
+        return groups
 
     def task_for_file(self, path: Path) -> Task | None:
         """`trec.jsonl` -> trec (a v1 file; scoring it as LongBench-E is the caller's choice, `score --e`)."""
