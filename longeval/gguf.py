@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from longeval.errors import UserError
+from longeval.io import usual_modes
 
 SOURCE_FILE = "longeval_gguf_source.json"  # written into the converted folder: where it came from
 
@@ -146,14 +147,12 @@ def convert(gguf_path: Path, target: Path, source: GGUFSource) -> None:
     generation_config = loaded.generation_config
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the checkpoint gets the usual permissions
     try:
         plain.generation_config = generation_config
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / SOURCE_FILE).write_text(json.dumps(asdict(source), indent=1), encoding="utf-8")
+        usual_modes(staging)  # mkdtemp's folder is private, safetensors' weights 0600: others read this cache
         try:
             os.replace(staging, target)
         except OSError:  # another process finished the same conversion first: keep theirs

@@ -74,6 +74,19 @@ def current_umask() -> int:
     return mask
 
 
+def usual_modes(folder: str | Path) -> None:
+    """Give a freshly written tree the modes a plain open()/mkdir() give (0644/0755 under umask 022).
+
+    For folders built in a mkdtemp staging folder (0700) by libraries that write private files (safetensors'
+    save_file leaves model.safetensors 0600): a cached or extended checkpoint is read by others."""
+    mask = current_umask()
+    root = Path(folder)
+    root.chmod(0o777 & ~mask)
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 def write_json_atomic(path: str | Path, obj: Any, **dump_kwargs: Any) -> None:
     """json.dump(obj) to path atomically (ensure_ascii=False, like the official scripts)."""
     dump_kwargs.setdefault("ensure_ascii", False)

@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from longeval.io import usual_modes
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 
 # A simple chat template in the spirit of Llama-2's [INST] wrapper, so chat wrapping has something to apply.
@@ -200,6 +202,7 @@ def build_tiny_model(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0
         info = {"preset": preset, "seed": seed, "family": family, "shape": asdict(shape),
                 "parameters": sum(p.numel() for p in model.parameters())}
         (staging / _MARKER).write_text(json.dumps(info, indent=1) + "\n")
+        usual_modes(staging)  # mkdtemp's folder is private, safetensors' weights 0600: others read this cache
         if out_dir.exists():
             if _is_built(out_dir, preset, seed, family):  # another process finished first
                 return out_dir

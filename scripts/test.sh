@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 . .venv/bin/activate
+# The grid and data-parallel tests run on a local Ray instance: the one extra the default install leaves out.
+pip install --quiet -e ".[ray]"
 ruff check longeval tests benchmarks scripts
 mypy  # longeval/, configured in pyproject.toml
 # A skipped fidelity test (its oracle in tests/fixtures missing or unreadable) fails the run instead of passing.

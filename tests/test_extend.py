@@ -163,3 +163,24 @@ def test_output_where_nothing_can_be_written_is_one_line(tiny_model: Path, tmp_p
     err = capsys.readouterr().err
     assert "cannot write here" in err and "/proc/longeval-x" in err and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_fresh_tiny_model_and_its_extension_are_readable_by_others(tmp_path: Path) -> None:
+    """The tiny-model cache and the checkpoint extend writes (weights hard-linked) get 0755 folders and 0644
+    files under umask 022, not mkdtemp's 0700 or safetensors' 0600."""
+    import os
+    import stat
+
+    from longeval.tinymodel import build_tiny_model
+
+    old = os.umask(0o022)
+    try:
+        model = build_tiny_model(tmp_path / "cache" / "tiny", preset="tiny", seed=0)
+        assert extend(model, tmp_path / "ext", "yarn:factor=2") == 0
+    finally:
+        os.umask(old)
+    for folder in (model, tmp_path / "ext"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
+        for path in folder.rglob("*"):
+            assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path

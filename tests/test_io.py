@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from longeval.errors import UserError
@@ -72,3 +74,29 @@ def test_a_run_folder_is_readable_by_others(tmp_path, echo_model):
     folder = tmp_path / "runs" / "r"
     for path in (folder / "run.json", folder / "pred" / "result.json", folder / "pred" / "hotpotqa.jsonl"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_staged_tree_gets_the_modes_open_and_mkdir_give(tmp_path, umask):
+    """A cache or checkpoint built in mkdtemp's private folder by a library writing 0600 files (safetensors)."""
+    import os
+    import stat
+    import tempfile
+
+    from longeval.io import usual_modes
+
+    old = os.umask(umask)
+    try:
+        staging = Path(tempfile.mkdtemp(dir=tmp_path))
+        (staging / "sub").mkdir(mode=0o700)
+        fd = os.open(staging / "sub" / "model.safetensors", os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+        usual_modes(staging)
+        (tmp_path / "by-mkdir").mkdir()
+        (tmp_path / "by-open").write_text("x")
+    finally:
+        os.umask(old)
+    folder_mode, file_mode = (stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("by-mkdir", "by-open"))
+    assert folder_mode == 0o777 & ~umask and file_mode == 0o666 & ~umask
+    assert stat.S_IMODE(staging.stat().st_mode) == stat.S_IMODE((staging / "sub").stat().st_mode) == folder_mode
+    assert stat.S_IMODE((staging / "sub" / "model.safetensors").stat().st_mode) == file_mode
