@@ -30,6 +30,7 @@ from longeval.runs.folder import (
     PRED_FIELDS,
     RunFolder,
     append_durably,
+    check_same_server,
     check_same_settings,
     check_selection,
     check_task_versions,
@@ -199,6 +200,7 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
 
     if any(pending.values()):
         backend, reused = engines.get(engine_key(request, inputs, plan), request, inputs, plan, timer)
+        check_same_server(folder.path, previous, backend.versions())
         record.versions.update({k: v for k, v in backend.versions().items() if v})
         record.backend.dtype_used = str(getattr(backend, "dtype", request.dtype))
         record.backend.engine_reused = reused

@@ -240,26 +240,6 @@ def test_default_run_names_of_same_named_checkpoints_do_not_collide(tmp_path, ec
                                                                for e in ("exp1", "exp2")}
 
 
-def test_weight_digests_are_cached_by_size_and_mtime(tmp_path, monkeypatch):
-    from longeval.runs import identity
-
-    monkeypatch.setenv("LONGEVAL_CACHE_DIR", str(tmp_path / "cache"))
-    model = tmp_path / "m"
-    model.mkdir()
-    weights = model / "model.safetensors"
-    weights.write_bytes(b"a" * 1000)
-    first = identity.weights_fingerprint(model)
-    stat = weights.stat()
-    # Same size and mtime: the cached digest is used (the content is not read again)...
-    weights.write_bytes(b"b" * 1000)
-    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert identity.weights_fingerprint(model) == first
-    # ... a new mtime has the file hashed again.
-    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    assert identity.weights_fingerprint(model) != first
-    assert identity.weights_fingerprint(tmp_path / "cache") == ""  # no weight files at all
-
-
 # ------------------------------------------------------------------------------------------------ engine reuse
 
 def test_a_length_sweep_of_one_method_starts_one_engine_but_dynamic_ntk_one_per_length(tmp_path, echo_model):

@@ -6,8 +6,9 @@ decoded here as offline: the tokens in and out are the offline ones. Any other s
 (it re-tokenizes it, so the tokens may differ) and a warning says so.
 
 The method lives in the server. `longeval serve` names the served model with a tag carrying the method spec, the
-dtype and the checkpoint's config hash; this backend reads it from /v1/models, with vLLM's max_model_len, and
-refuses a server whose method, checkpoint, dtype or length does not fit the run.
+dtype, the checkpoint's config hash and its weights digest; this backend reads it from /v1/models, with vLLM's
+max_model_len, and refuses a server whose method, checkpoint, dtype or length does not fit the run. The served
+model's name is recorded in run.json, so a run resumed against a server restarted with other weights is refused.
 
 Transient failures (429, 5xx, timeouts, refused or dropped connections) are retried with bounded exponential
 backoff; a request that still fails ends the run with one line, and the predictions already written are kept.
@@ -40,7 +41,8 @@ BACKOFF_MAX_S = 8.0
 # A long LongBench prompt on a busy server can take minutes; a request past this is retried.
 REQUEST_TIMEOUT_S = 600.0
 
-_TAG = re.compile(r" \[longeval method=(?P<method>\S+) dtype=(?P<dtype>\S+) config=(?P<config>[0-9a-f]+)\]$")
+_TAG = re.compile(r" \[longeval method=(?P<method>\S+) dtype=(?P<dtype>\S+) config=(?P<config>[0-9a-f]+)"
+                  r"(?: weights=(?P<weights>[0-9a-f]*))?\]$")
 CONFIG_HASH_CHARS = 12
 
 
@@ -51,12 +53,15 @@ class ServedIdentity:
     method: str  # canonical method spec
     dtype: str
     config_sha256: str  # first CONFIG_HASH_CHARS hex digits of the checkpoint's config.json sha256
+    # first CONFIG_HASH_CHARS hex digits of runs.identity.weights_fingerprint (None: a server from an older longeval)
+    weights_sha256: str | None = None
 
 
 def served_model_name(model_name: str, identity: ServedIdentity) -> str:
     """The --served-model-name of a `longeval serve` server."""
+    weights = f" weights={identity.weights_sha256[:CONFIG_HASH_CHARS]}" if identity.weights_sha256 is not None else ""
     return (f"{model_name} [longeval method={identity.method} dtype={identity.dtype} "
-            f"config={identity.config_sha256[:CONFIG_HASH_CHARS]}]")
+            f"config={identity.config_sha256[:CONFIG_HASH_CHARS]}{weights}]")
 
 
 def parse_served_name(name: str) -> ServedIdentity | None:
@@ -64,7 +69,18 @@ def parse_served_name(name: str) -> ServedIdentity | None:
     match = _TAG.search(name)
     if match is None:
         return None
-    return ServedIdentity(match["method"], match["dtype"], match["config"])
+    return ServedIdentity(match["method"], match["dtype"], match["config"], match["weights"])
+
+
+def same_served_model(before: str, now: str) -> bool:
+    """Whether two served model names (as run.json records them) name the same model: the identities compared
+    field by field (weights only when both servers said them), the names themselves for untagged servers."""
+    old, new = parse_served_name(before), parse_served_name(now)
+    if old is None or new is None:
+        return before == now
+    weights_known = old.weights_sha256 is not None and new.weights_sha256 is not None
+    return (old.method, old.dtype, old.config_sha256) == (new.method, new.dtype, new.config_sha256) and \
+        (not weights_known or old.weights_sha256 == new.weights_sha256)
 
 
 def config_sha256(model_path: str | Path) -> str:
@@ -208,6 +224,14 @@ class ServedBackend:
         if identity.config_sha256 != local:
             raise UserError(f"the server at {self.base_url} serves another checkpoint (config hash "
                             f"{identity.config_sha256}, --model has {local}): give --model the served checkpoint")
+        if identity.weights_sha256:  # --model may hold only the config and tokenizer: then nothing to compare
+            from longeval.runs.identity import weights_fingerprint
+
+            weights = weights_fingerprint(Path(model_path))[:CONFIG_HASH_CHARS]
+            if weights and weights != identity.weights_sha256:
+                raise UserError(f"the server at {self.base_url} serves other weights (digest "
+                                f"{identity.weights_sha256}, --model has {weights}): give --model the served "
+                                "checkpoint")
         if requested_dtype != "auto" and requested_dtype != identity.dtype:
             raise UserError(f"the server at {self.base_url} runs {identity.dtype}, this run asks for "
                             f"{requested_dtype}: drop --dtype or serve with --dtype {requested_dtype}")

@@ -7,13 +7,15 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 
 HELP = "serve a checkpoint with a method through `vllm serve` (for `longeval run --backend openai`)"
 DESCRIPTION = HELP + """
 
 The method is applied in the server exactly as `run --backend vllm` applies it (the same config overrides; EABF
-through longeval's vLLM plugin). The served model's name carries the method, dtype and config hash, so that
-`longeval run --backend openai` refuses a server that does not match the run. Options longeval does not know
+through longeval's vLLM plugin). The served model's name carries the method, dtype, config hash and weights
+digest, so that `longeval run --backend openai` refuses a server that does not match the run (or, on resume, a
+server restarted with other weights). Options longeval does not know
 (--host, --port, --tensor-parallel-size, --api-key, ...) are passed on to `vllm serve` unchanged.
 dynamic-ntk's base depends on the run's max length: serve it as dynamic-ntk:length=N (N = the run's --max-length).
 
@@ -84,7 +86,10 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], str]:
     on_cpu = _apply_cpu_env_defaults()
     if dtype == "auto":
         dtype = "float32" if on_cpu else "bfloat16"
-    name = served_model_name(model.name, ServedIdentity(method.spec, dtype, config_sha256(model.path)))
+    from longeval.runs.identity import weights_fingerprint
+
+    name = served_model_name(model.name, ServedIdentity(method.spec, dtype, config_sha256(model.path),
+                                                        weights_fingerprint(Path(model.path))))
     command = [sys.executable, "-m", "longeval.backends.vllm_cli", "serve", str(model.path),
                "--served-model-name", name, "--max-model-len", str(length), "--dtype", dtype,
                "--hf-overrides", json.dumps(overrides)]

@@ -250,6 +250,19 @@ def check_same_settings(folder: Path, previous: RunRecord, settings: dict[str, A
                             path=folder)
 
 
+def check_same_server(folder: Path, previous: RunRecord | None, versions: dict[str, str]) -> None:
+    """A served run (--backend openai) continues only on the model it began with: a server restarted with other
+    weights (or method, dtype) under the same address would mix two models' predictions in one folder."""
+    from longeval.backends.served import same_served_model
+
+    before = previous.versions.get("served_model") if previous is not None else None
+    now = versions.get("served_model")
+    if before and now and not same_served_model(before, now):
+        raise UserError(f"holds a run made on the served model '{before}', the server now serves '{now}' (restarted "
+                        "with other weights or settings?); serve the same model again or use another --run-name",
+                        path=folder)
+
+
 def check_task_versions(folder: Path, previous: RunRecord, tasks: Sequence[Task]) -> None:
     """A task whose definition changed would mix two kinds of prediction in one file."""
     for task in tasks:

@@ -1,8 +1,11 @@
 """Which checkpoint a run used: a digest of its weight files (names, sizes, contents), so a run folder belongs to
 one set of weights and not merely to one config.json.
 
-Hashing a 7B checkpoint reads ~14 GB, so each file's digest is cached by (resolved path, size, mtime): a resume or
-the next run of a sweep reads only the file sizes. A file rewritten in place gets a new mtime and is hashed again.
+Hashing a 7B checkpoint reads ~14 GB, so each file's digest is cached: a resume or the next run of a sweep reads only
+the files' stat. The cache may speed identity up but never decide it: an entry holds besides size and mtime (which
+anyone can set back with `touch -d`) the inode and the ctime, which no user can set, so a file rewritten or replaced
+in any way is hashed again. As git does for its index, an entry is only kept when the file's ctime was some seconds
+old at hashing time: a change within the same clock tick as the hashing could otherwise leave the ctime unchanged.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 from longeval.io import write_json_atomic
@@ -19,6 +23,8 @@ from longeval.io import write_json_atomic
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 INDEX_SUFFIX = ".index.json"
 CACHE_FILE = "weight-digests.json"
+# An entry is kept only for a file whose ctime is this much older than the hashing (timestamps are coarse).
+RACY_NS = 2_000_000_000
 
 
 def cache_dir() -> Path:
@@ -35,16 +41,27 @@ def weight_files(model_dir: Path) -> list[Path]:
                   if p.is_file() and (p.name.endswith(WEIGHT_SUFFIXES) or p.name.endswith(INDEX_SUFFIX)))
 
 
+def _stamp(stat: os.stat_result) -> dict[str, int]:
+    """What must be unchanged for a cached digest to hold: size, mtime, and the unsettable inode and ctime."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+            "inode": stat.st_ino, "device": stat.st_dev}
+
+
 def file_digest(path: Path, cache: dict[str, dict[str, object]]) -> str:
-    """sha256 of one file, taken from `cache` when its size and mtime are unchanged (and stored there if not)."""
-    stat = path.stat()
+    """sha256 of one file, taken from `cache` when its stamp is unchanged (and stored there if not)."""
     key = str(path.resolve())
+    stamp = _stamp(path.stat())
     hit = cache.get(key)
-    if isinstance(hit, dict) and hit.get("size") == stat.st_size and hit.get("mtime_ns") == stat.st_mtime_ns:
+    if isinstance(hit, dict) and isinstance(hit.get("sha256"), str) and all(hit.get(k) == v for k, v in stamp.items()):
         return str(hit["sha256"])
+    hashing_started = time.time_ns()
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    cache[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        after = _stamp(os.fstat(handle.fileno()))
+    if after == stamp and stamp["ctime_ns"] < hashing_started - RACY_NS:
+        cache[key] = {**stamp, "sha256": digest}
+    else:  # changed while being read, or too recently to tell a later change from this state
+        cache.pop(key, None)
     return digest
 
 
