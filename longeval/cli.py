@@ -26,6 +26,7 @@ COMMANDS = {
     "methods": "methods",
     "extend": "extend",
     "entropy": "entropy",
+    "ppl": "ppl",
     "finetune": "finetune",
     "serve": "serve",
 }

@@ -190,6 +190,28 @@ class VLLMBackend:
                                                  "generated_tokens": float(len(token_ids))}))
         return generations
 
+    def prompt_logprobs(self, prompts: Sequence[Sequence[int]]) -> list[list[float]]:
+        """The log-probability of each prompt token after the first, given the tokens before it (`longeval ppl`).
+
+        prompt_logprobs=0 asks for the actual token's logprob alone, from the raw logits (vLLM's default
+        logprobs mode), computed in float32 whatever the model's dtype.
+        """
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        for index, prompt in enumerate(prompts):
+            if not 2 <= len(prompt) < self.max_model_len:
+                raise UserError(f"prompt {index} has {len(prompt)} tokens; scoring needs 2 to "
+                                f"{self.max_model_len - 1} on this engine")
+        sampling = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
+        outputs = self._llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], sampling,
+                                     use_tqdm=False)
+        scores = []
+        for prompt, output in zip(prompts, outputs, strict=True):
+            positions = output.prompt_logprobs or []
+            scores.append([float(positions[i][token].logprob) for i, token in enumerate(prompt) if i > 0])
+        return scores
+
     def versions(self) -> dict[str, str]:
         from importlib.metadata import PackageNotFoundError, version
 
