@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -70,4 +71,81 @@ def test_readme_says_what_every_row_is():
     assert "`paper T2: …`" in readme and "`paper T4: …`" in readme
     assert {p.name for p in RESULTS.iterdir()} == {"README.md", "leaderboard.md", "leaderboard.csv",
                                                    "leaderboard.html", "macro_vs_length.png",
-                                                   "delta_to_baseline.png"}
+                                                   "delta_to_baseline.png", "smollm2"}
+
+
+# --- SmolLM2-135M-Instruct: context extension without fine-tuning (results/smollm2/) ------------------------------
+
+SECTION = RESULTS / "smollm2"
+
+
+def _passkey_oracle() -> dict[tuple[str, int], float]:
+    """Passkey accuracy per (method, prompt tokens) straight from the committed prediction lines: the first number
+    of each prediction against the key (the metric of the passkey test), independent of the report code."""
+    hits: dict[tuple[str, int], list[float]] = {}
+    for run_json in sorted((SECTION / "runs").glob("*/run.json")):
+        method = json.loads(run_json.read_text(encoding="utf-8"))["method"]["name"]
+        for pred in sorted((run_json.parent / "pred").glob("passkey*.jsonl")):
+            for line in pred.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                tokens = int(re.fullmatch(r"passkey-(\d+)-d\d+-r\d+", record["_id"])[1])
+                number = re.search(r"\d+", record["pred"])
+                hits.setdefault((method, tokens), []).append(
+                    float(number is not None and number[0] == record["answers"][0]))
+    return {cell: 100 * sum(v) / len(v) for cell, v in hits.items()}
+
+
+def test_smollm2_section_scores_are_the_predictions():
+    oracle = _passkey_oracle()
+    assert oracle, "results/smollm2/runs holds no passkey predictions"
+    rows = [row for row in csv.DictReader((SECTION / "scores.csv").open(encoding="utf-8"))
+            if row["benchmark"] == "passkey"]
+    assert {(row["method"], int(row["length"])): float(row["score"]) for row in rows} == \
+        {cell: pytest.approx(score, abs=0.005) for cell, score in oracle.items()}
+    for row in rows:  # the interval holds the score, within [0, 100]
+        assert 0 <= float(row["ci_low"]) <= float(row["score"]) <= float(row["ci_high"]) <= 100
+
+
+def test_smollm2_run_folders_agree_with_their_result_json():
+    """result.json, written by the run, equals the per-length-pooled oracle: the run scored what it predicted."""
+    for run_json in sorted((SECTION / "runs").glob("*/run.json")):
+        if not any((run_json.parent / "pred").glob("*.jsonl")):
+            continue  # a run under way (never committed so)
+        result = json.loads((run_json.parent / "pred" / "result.json").read_text(encoding="utf-8"))
+        for pred in (run_json.parent / "pred").glob("passkey*.jsonl"):
+            lines = [json.loads(line) for line in pred.read_text(encoding="utf-8").splitlines()]
+            hits = [re.search(r"\d+", x["pred"]) is not None and re.search(r"\d+", x["pred"])[0] == x["answers"][0]
+                    for x in lines]
+            assert result[pred.stem] == pytest.approx(round(100 * sum(hits) / len(hits), 2), abs=0.005)
+
+
+def test_a_changed_prediction_changes_the_section(tmp_path, monkeypatch):
+    """A flipped prediction in a copy of the run folders makes the regenerated tables differ from results/."""
+    script = _script()
+    runs = tmp_path / "runs"
+    shutil.copytree(SECTION / "runs", runs)
+    pred = sorted(runs.glob("passkey_none/pred/passkey*.jsonl"))[0]
+    lines = [json.loads(line) for line in pred.read_text(encoding="utf-8").splitlines()]
+    right = lines[0]["pred"].find(lines[0]["answers"][0]) >= 0
+    lines[0]["pred"] = "00000" if right else lines[0]["answers"][0]
+    pred.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    monkeypatch.setattr(script, "SMOLLM2_RUNS", runs)
+    out = tmp_path / "out"
+    script.regenerate_section(out)
+    found = script.differences(RESULTS, out)
+    assert f"{SECTION / 'scores.csv'}: differs from a regeneration" in found
+
+
+def test_effective_length_is_the_last_length_before_the_first_drop():
+    script = _script()
+    assert script.effective_length({2000: 100.0, 4000: 90.0, 8000: 40.0, 16000: 95.0}, 85.6) == 4000
+    assert script.effective_length({2000: 80.0, 4000: 90.0}, 85.6) is None
+    assert script.effective_length({2000: 85.6, 4000: 85.6}, 85.6) == 4000
+
+
+def test_results_readme_states_the_smollm2_section():
+    readme = (RESULTS / "README.md").read_text(encoding="utf-8")
+    methods = {row["method"] for row in csv.DictReader((SECTION / "scores.csv").open(encoding="utf-8"))}
+    assert "SmolLM2-135M-Instruct: context extension without fine-tuning" in readme
+    assert all(f"`{method}`" in readme for method in methods)
+    assert "scripts/smollm2-runs.sh" in readme and "python scripts/results.py" in readme
