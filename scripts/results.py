@@ -207,14 +207,26 @@ def read_smollm2_runs(runs_dir: Path | None = None) -> tuple[dict[tuple[str, str
     """Every run folder with predictions (default: the committed ones), re-scored from its prediction lines, as
     cells keyed (benchmark, method, length)."""
     _sections_imports()
+    from longeval import tasks as task_registry
     from longeval.benchmarks import benchmark_of
     from longeval.passkey import parse_id
     from longeval.report.records import read_run
     from longeval.scoring import task_for_file
     from longeval.tasks import add_tasks_path
 
+    # The section's task YAML joins the registry only while its runs are read (a test process goes on after).
+    before = list(task_registry._user_dirs)
     if SMOLLM2_TASKS.is_dir():
         add_tasks_path(SMOLLM2_TASKS)
+    try:
+        return _read_runs(runs_dir, benchmark_of, parse_id, read_run, task_for_file)
+    finally:
+        task_registry._user_dirs[:] = before
+        task_registry.clear_cache()
+
+
+def _read_runs(runs_dir: Path | None, benchmark_of: Any, parse_id: Any, read_run: Any,
+               task_for_file: Any) -> tuple[dict[tuple[str, str, int], Cell], list[RunInfo]]:
     cells: dict[tuple[str, str, int], Cell] = {}
     infos: list[RunInfo] = []
     runs_dir = SMOLLM2_RUNS if runs_dir is None else runs_dir
