@@ -182,8 +182,10 @@ class RunInfo(NamedTuple):
     method: str
     spec: str
     records: int
+    prompt_tokens: int
     engine: str
-    seconds: float | None
+    load_seconds: float | None  # engine start (run.json timing.engine_load)
+    generate_seconds: float | None  # generation of every record (run.json timing.generate, last session's)
 
 
 def wilson(successes: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -255,9 +257,10 @@ def _read_runs(runs_dir: Path | None, benchmark_of: Any, parse_id: Any, read_run
         engine = f"{backend.get('name', '?')} {info.get('versions', {}).get(backend.get('name', ''), '')}".strip()
         engine += f", {backend.get('dtype_used') or backend.get('dtype', '?')}"
         timing = info.get("timing") or {}
-        seconds = float(sum(v for v in timing.values() if isinstance(v, int | float))) if timing else None
         infos.append(RunInfo(folder.name, ", ".join(sorted(families)), method, info["method"]["spec"],
-                             sum(len(e.scores) for e in records.entries.values()), engine, seconds))
+                             sum(len(e.scores) for e in records.entries.values()),
+                             int((info.get("tokens") or {}).get("prompt") or 0), engine,
+                             timing.get("engine_load"), timing.get("generate")))
     return cells, infos
 
 
@@ -402,11 +405,13 @@ def section_tables(cells: dict[tuple[str, str, int], Cell], infos: list[RunInfo]
                                      f"{row['ci_low']:.2f}", f"{row['ci_high']:.2f}", f"{row['p']:.4g}",
                                      f"{adjusted[str(n)]:.4g}", row["test"]])
             md.append(f"| {base_method} → {candidate_method} | " + " | ".join(cells_md) + " |")
-    md += ["", "## Runs", "", "| run folder | benchmark | method | records | engine | seconds (run.json timing) |",
-           "|---|---|---|---|---|---|"]
+    md += ["", "## Runs", "", "Seconds from each run.json (`timing`): the engine start, and generation (as run.json "
+           "records it), on the shared 2-core machine (`results/README.md` says how loaded).",
+           "", "| run folder | benchmark | method | records | prompt tokens | engine | engine start (s) | "
+           "generation (s) |", "|---|---|---|---|---|---|---|---|"]
     for info in infos:
-        md.append(f"| `{info.name}` | {info.benchmark} | `{info.spec}` | {info.records} | {info.engine} | "
-                  f"{_fmt(info.seconds, 0)} |")
+        md.append(f"| `{info.name}` | {info.benchmark} | `{info.spec}` | {info.records} | {info.prompt_tokens:,} | "
+                  f"{info.engine} | {_fmt(info.load_seconds, 0)} | {_fmt(info.generate_seconds, 0)} |")
     return {"scores.md": "\n".join(md) + "\n",
             "scores.csv": _csv(["benchmark", "method", "length", "records", "score", "ci_low", "ci_high"],
                                score_rows),
@@ -500,7 +505,7 @@ def read_ppl(ledger: Path | None = None) -> list[dict[str, Any]]:
         return []
     doc = json.loads(ledger.read_text(encoding="utf-8"))
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    cells = [{"method": c["method"], "length": int(c["length"]), "documents": int(c["documents"]),
+    cells = [{"method": str(c["method"]).split(":", 1)[0], "length": int(c["length"]), "documents": int(c["documents"]),
               "tokens": int(c["tokens"]), "nll": float(c["nll"]), "ppl": math.exp(float(c["nll"]) / int(c["tokens"]))}
              for c in doc["cells"]]
     return sorted(cells, key=lambda c: (rank.get(c["method"], len(rank)), c["method"], c["length"]))

@@ -149,3 +149,18 @@ def test_results_readme_states_the_smollm2_section():
     assert "SmolLM2-135M-Instruct: context extension without fine-tuning" in readme
     assert all(f"`{method}`" in readme for method in methods)
     assert "scripts/smollm2-runs.sh" in readme and "python scripts/results.py" in readme
+
+
+def test_smollm2_perplexities_are_the_ledgers():
+    """ppl.csv holds, per method and length, the perplexity `longeval ppl` computed when it measured the cell."""
+    ledger = SECTION / "ppl" / "ppl.json"
+    if not ledger.is_file():
+        assert not (SECTION / "ppl.csv").exists()
+        return
+    cells = {(c["method"].split(":")[0], c["length"]): c for c in json.loads(ledger.read_text())["cells"]}
+    rows = list(csv.DictReader((SECTION / "ppl.csv").open(encoding="utf-8")))
+    assert {(row["method"], int(row["length"])) for row in rows} == set(cells)
+    for row in rows:
+        cell = cells[(row["method"], int(row["length"]))]
+        assert float(row["ppl"]) == pytest.approx(cell["ppl"], rel=1e-4)
+        assert int(row["documents"]) == cell["documents"] >= 1
