@@ -179,6 +179,7 @@ def test_several_candidates_and_a_stale_result_json(real, tmp_path, capsys):
     assert [c["candidate"] for c in doc["comparisons"]] == ["b", "c"]
     assert list(doc["comparisons"][0]["tasks"]) == ["trec", "lcc"] and list(doc["comparisons"][1]["tasks"]) == ["trec"]
     assert "trec is 12.5 there" in captured.err
+    assert "not in both 'a' and 'c', not compared: lcc" in captured.err
     # one task alone: Holm leaves its p unchanged
     row = doc["comparisons"][1]["tasks"]["trec"]
     assert row["p_holm"] == row["p"]
@@ -273,3 +274,23 @@ def test_report_ci_intervals_and_marks_against_the_baseline(real, tmp_path):
     # the CSV stays a baseline `check` can read: interval columns are not tasks
     runs = {run.name: run for run in read_report_csv(out / "leaderboard.csv")}
     assert set(runs["llama3-8b"].scores) == {"trec", "lcc"}
+
+
+def test_report_ci_on_longbench_e_buckets_and_html(real, tmp_path):
+    import csv
+
+    base = _copy(real, "llama3-8b", tmp_path / "e-base", ["trec"])
+    candidate = _copy(real, "llama3-8b-quest-128", tmp_path / "e-cand", ["trec"])
+    assert main(["score", "--e", str(base), str(candidate)]) == 0
+    out = tmp_path / "board"
+    assert main(["report", str(base), str(candidate), "--ci", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "leaderboard.csv").open(encoding="utf-8")))
+    scored = json.loads((base / "result.json").read_text(encoding="utf-8"))["trec"]
+    for row in rows:
+        if row["run"] == "e-base" and row["trec"]:
+            assert float(row["trec"]) == scored[row["bucket"]]
+            assert float(row["trec:ci_low"]) <= float(row["trec"]) <= float(row["trec:ci_high"])
+    assert sum(1 for row in rows if row["trec:ci_low"]) == 2 * sum(1 for v in scored.values() if v == v)
+    page = (out / "leaderboard.html").read_text(encoding="utf-8")
+    low = next(float(row["trec:ci_low"]) for row in rows if row["run"] == "e-base" and row["trec"])
+    assert f"[{low:.2f}, " in page

@@ -83,16 +83,16 @@ def test_bootstrap_interval_covers_the_true_delta_about_95_percent_of_the_time()
     """Property: on simulated paired data with a known mean difference, the 95% interval covers it in about 95%
     of repetitions (percentile bootstrap at n=100: close to nominal; bounds leave room for Monte-Carlo error)."""
     rng = np.random.default_rng(2024)
-    repetitions, covered, rejected_null = 300, 0, 0
+    repetitions, covered, rejected_null = 250, 0, 0
     for _ in range(repetitions):
         base = rng.random(100)
-        candidate = np.clip(base + rng.normal(0.03, 0.25, 100), -5, 5)  # true mean difference 3 points
-        result, _, _ = stats.paired_task(base, candidate, binary=False, resamples=2000, rng=rng, alpha=0.05)
+        candidate = base + rng.normal(0.03, 0.25, 100)  # true mean difference 3 points
+        result, _, _ = stats.paired_task(base, candidate, binary=False, resamples=1000, rng=rng, alpha=0.05)
         covered += result.ci_low <= 3.0 <= result.ci_high
-        same, _, _ = stats.paired_task(base, base + rng.normal(0, 0.25, 100), binary=False, resamples=2000,
+        same, _, _ = stats.paired_task(base, base + rng.normal(0, 0.25, 100), binary=False, resamples=1000,
                                        rng=rng, alpha=0.05)
         rejected_null += same.p < 0.05
-    assert 0.89 <= covered / repetitions <= 0.99
+    assert 0.905 <= covered / repetitions <= 0.99  # here 0.932; a 90% interval in its place covers 0.884
     assert 0.01 <= rejected_null / repetitions <= 0.10  # the test's level under no effect
 
 
@@ -143,14 +143,15 @@ def test_macro_row_is_stratified_over_tasks():
     d1 = np.array([0.30, 0.10, 0.25, -0.05])  # per-record differences (scores in [0, 1])
     d2 = np.array([-0.10, 0.20, 0.05, 0.15, 0.20])
     pairs = {"one": (np.zeros(4), d1, False), "two": (np.full(5, 0.5), 0.5 + d2, False)}
-    resamples = 100_000
+    resamples = 50_000
     result = stats.compare_paired(pairs, resamples=resamples, seed=4, alpha=0.05)
     assert result.macro.delta == pytest.approx(100 * (d1.mean() + d2.mean()) / 2)
     exact = _exact_stratified_p([d1, d2])
     assert abs(result.macro.p - exact) < 4.5 * np.sqrt(exact * (1 - exact) / resamples) + 2 / resamples
     # the interval: an independent stratified bootstrap written out plainly
     rng = np.random.default_rng(99)
-    means = [np.mean([100 * rng.choice(d, len(d)).mean() for d in (d1, d2)]) for _ in range(20_000)]
+    draws = 40_000
+    means = 50 * (d1[rng.integers(0, 4, (draws, 4))].mean(axis=1) + d2[rng.integers(0, 5, (draws, 5))].mean(axis=1))
     low, high = np.quantile(means, [0.025, 0.975])
     assert result.macro.ci_low == pytest.approx(low, abs=0.4)
     assert result.macro.ci_high == pytest.approx(high, abs=0.4)

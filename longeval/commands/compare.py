@@ -97,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     for run in runs:
         for message in stale_scores(run):
             print(f"longeval compare: warning: {message}", file=sys.stderr)
+    for run in runs[1:]:  # a task one of the two lacks is not compared: say so rather than drop it silently
+        unpaired = sorted(set(runs[0].entries) ^ set(run.entries))
+        if unpaired:
+            print(f"longeval compare: warning: not in both '{runs[0].name}' and '{run.name}', not compared: "
+                  f"{', '.join(unpaired)}", file=sys.stderr)
     doc = build_document(runs[0], runs[1:], resamples=args.resamples, seed=args.seed, alpha=args.alpha)
     if args.out == "-":
         sys.stdout.write(RENDERERS[formats[0]](doc))
