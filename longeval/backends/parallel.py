@@ -20,12 +20,12 @@ class EngineActor:
     """One engine in a Ray actor; errors come back as values so a bad setting reads as one line on the driver."""
 
     def __init__(self, name: str, kwargs: dict[str, Any]) -> None:
-        from longeval.backends import make_backend
+        from longeval.backends.build import build_backend
 
         self.error: str | None = None
         self.backend = None
         try:
-            self.backend = make_backend(name, **kwargs)
+            self.backend = build_backend(name, **kwargs)
         except UserError as exc:
             self.error = str(exc)
 

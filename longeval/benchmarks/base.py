@@ -81,6 +81,15 @@ class Benchmark:
     not_inherited: ClassVar[tuple[str, ...]] = ()
     #: a task file without `benchmark:` belongs to the unit that sets this (task files older than families)
     default_for_untagged: ClassVar[bool] = False
+    #: what a table or chart of this family's tasks is headed with (default: the name)
+    title: ClassVar[str] = ""
+    #: its report sections draw the score against length, so runs of this family alone get no macro-vs-length
+    #: chart
+    own_length_chart: ClassVar[bool] = False
+    #: what `report --short-context` calls this family's short-context scores (None: it has none)
+    short_context_label: ClassVar[str | None] = None
+    #: the heading of the report's bucket table for this family's tasks
+    bucket_title: ClassVar[str | None] = None
     #: the bucket names a dict-valued result.json entry of this family may hold (report/collect checks them)
     result_buckets: ClassVar[tuple[str, ...]] = ()
 

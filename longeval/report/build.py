@@ -6,22 +6,20 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from longeval.benchmarks import benchmark_of
+from longeval.benchmarks import Benchmark, all_benchmarks, benchmark_of
 from longeval.errors import UserError
 from longeval.io import write_atomic
 from longeval.report.collect import RunResult, collect_runs, load_single_run
 from longeval.report.reference import paper_table, reference_runs
 from longeval.report.render import Report, to_csv, to_html, to_markdown
 from longeval.report.table import Leaderboard, build_bucket_leaderboard, build_leaderboard, sort_runs
-from longeval.tasks import resolve_tasks, suites
+from longeval.tasks import all_tasks, resolve_tasks, suites
 
 FORMATS = ("md", "csv", "html")
 RENDERERS = {"md": to_markdown, "csv": to_csv, "html": to_html}
 FILE_NAMES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "html": "leaderboard.html"}
 LENGTH_PLOT = "macro_vs_length.png"
 DELTA_PLOT = "delta_to_baseline.png"
-PASSKEY_LENGTH_PLOT = "passkey_vs_length.png"
-PASSKEY_DEPTH_PLOT = "passkey_depth_length.png"
 
 
 @dataclass
@@ -71,7 +69,8 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
     buckets = build_bucket_leaderboard(runs, tasks)
     if not len(main.frame) and not len(buckets.frame):
         raise UserError("the runs have no scores to report")
-    report = Report(main, buckets, main_title=benchmark_name([t for t in main.tasks if not t.startswith("macro")]))
+    report = Report(main, buckets, main_title=benchmark_name([t for t in main.tasks if not t.startswith("macro")]),
+                    bucket_title=bucket_title(buckets.tasks))
     if options.ci:
         from longeval.report.intervals import compute_intervals
 
@@ -89,11 +88,11 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
 
 def _short_context_report(runs: list[RunResult], baseline: str | None, tasks: list[str] | None) -> Report:
     """The short-context view alone (longeval/report/short.py): 0-4k scores and differences to the baseline."""
-    from longeval.report.short import TITLE, delta_rows, short_rows
+    from longeval.report.short import delta_rows, short_rows, title
 
     rows = short_rows(runs)
     board = build_leaderboard(rows + delta_rows(rows, baseline), tasks)
-    report = Report(board, build_bucket_leaderboard([], tasks), main_title=TITLE)
+    report = Report(board, build_bucket_leaderboard([], tasks), main_title=title())
     report.notes.append("Rows named 'run − baseline' are differences in points on the tasks both runs have; near 0 "
                         "means the extended model kept its short-context ability.")
     return report
@@ -118,22 +117,16 @@ def _resolve_baseline(baseline: str | None, runs: list[RunResult]) -> str | None
 
 def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunResult], baseline: str | None,
            main: Leaderboard, report: Report, plot_dir: Path) -> list[Path]:
-    from longeval.report.plots import (
-        plot_delta_heatmap,
-        plot_macro_vs_length,
-        plot_passkey_depths,
-        plot_passkey_vs_length,
-    )
+    from longeval.io import write_bytes_atomic
+    from longeval.report.plots import plot_delta_heatmap, plot_macro_vs_length
 
     written = []
-    if any(task in run.scores for run in runs for task in ("passkey", "passkey_sweep")):
-        for name, plot, title in ((PASSKEY_LENGTH_PLOT, plot_passkey_vs_length, "Passkey accuracy vs prompt length"),
-                                  (PASSKEY_DEPTH_PLOT, plot_passkey_depths, "Passkey accuracy by key depth and "
-                                   "prompt length")):
-            path = plot_dir / name
-            if plot(runs, path):
-                written.append(path)
-                report.images.append((title, path.read_bytes()))
+    for unit in all_benchmarks().values():  # each family's own figures (passkey: length curve, depth map)
+        for section in unit.report_sections(runs):
+            path = plot_dir / section.file_name
+            write_bytes_atomic(path, section.png)
+            written.append(path)
+            report.images.append((section.title, section.png))
     # The length chart draws the paper's Table 4 when any reference is asked for, and then averages every line
     # over the paper's 12 tasks so that measured and published macros mean the same thing.
     sweep_refs = paper_table("table4") if references else []
@@ -142,9 +135,10 @@ def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunRe
     path = plot_dir / LENGTH_PLOT
     generated = _generated_tasks(sweep.tasks)
     benchmark = benchmark_name(sweep.tasks)
-    # Passkey runs alone: passkey_vs_length.png already is their curve, per prompt length; no second chart.
-    passkey_only = bool(written) and bool(sweep.tasks) and set(sweep.tasks) <= {"passkey", "passkey_sweep"}
-    if not passkey_only:
+    # Runs of families that chart their own score against length (passkey), alone: no second chart.
+    families = [_family(t) for t in sweep.tasks]
+    own_curves = bool(written) and bool(families) and all(f is not None and f.own_length_chart for f in families)
+    if not own_curves:
         if plot_macro_vs_length(sweep, path, benchmark=benchmark, truncated=set(sweep.tasks) != set(generated)):
             written.append(path)
             report.images.append((f"{benchmark}: macro score vs context length" + (
@@ -164,19 +158,26 @@ def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunRe
 
 
 def benchmark_name(tasks: list[str]) -> str:
-    """What a table or chart of these task columns shows, for its heading: LongBench, passkey retrieval, or both."""
-    generated = _generated_tasks(tasks)
-    if not generated:
-        return "LongBench"
-    if set(tasks) <= {"passkey", "passkey_sweep"}:
-        return "Passkey retrieval"
-    return "LongBench and generated tasks" if len(generated) < len(tasks) else "Generated tasks"
+    """What a table or chart of these task columns shows, for its heading: its families' titles."""
+    titles = [unit.title or unit.name for unit in all_benchmarks().values()
+              if any(_family(t) is unit for t in tasks)]
+    return " and ".join(titles) or "Leaderboard"
+
+
+def bucket_title(tasks: list[str]) -> str:
+    """The heading of the bucket table: its families' own (LongBench: "LongBench-E by length bucket")."""
+    titles = [unit.bucket_title for unit in all_benchmarks().values()
+              if unit.bucket_title and any(_family(t) is unit for t in tasks)]
+    return " and ".join(titles) or "By bucket"
+
+
+def _family(task: str) -> Benchmark | None:
+    known = all_tasks().get(task)
+    return benchmark_of(known) if known is not None else None
 
 
 def _generated_tasks(names: list[str]) -> list[str]:
     """The tasks among `names` whose records are generated to fit the prompt (passkey): never truncated."""
-    from longeval.tasks import all_tasks
-
     known = all_tasks()
     return [name for name in names if name in known and not benchmark_of(known[name]).needs_data(known[name])]
 

@@ -27,7 +27,8 @@ class Report:
     buckets: Leaderboard
     notes: list[str] = field(default_factory=list)
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG) embedded in the HTML page
-    main_title: str = "LongBench"
+    main_title: str = "Leaderboard"
+    bucket_title: str = "By bucket"  # the families' own heading for their bucket tables (report.build)
     intervals: Intervals | None = None  # report --ci: per-score intervals and marks against the baseline run
 
     def score_cell(self, board: Leaderboard, row: pd.Series, task: str) -> str:
@@ -42,7 +43,7 @@ class Report:
         if len(self.main.frame):
             out.append((self.main_title, self.main))
         if len(self.buckets.frame):
-            out.append(("LongBench-E by length bucket", self.buckets))
+            out.append((self.bucket_title, self.buckets))
         return out
 
 

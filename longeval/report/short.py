@@ -1,28 +1,35 @@
 """The short-context check (checklist item 3 of arXiv 2401.07004): does extension keep what the base model did
 on short inputs?
 
-Rows: each run's LongBench-E scores in the 0-4k bucket (inputs inside a 4k original window) and its passkey
-scores (tasks named passkey*: pass runs made inside the original window, e.g. --max-length 3500 for a 4k model),
-then, for every other run, its difference to the baseline (the base checkpoint's run) task by task. A method
-that keeps short-context ability shows differences near 0.
+Rows: each run's short-context scores as its tasks' families define them (`short_context_scores`: LongBench-E's
+0-4k bucket, inputs inside a 4k original window; passkey runs made inside the original window, e.g.
+--max-length 3500 for a 4k model), then, for every other run, its difference to the baseline (the base
+checkpoint's run) task by task. A method that keeps short-context ability shows differences near 0.
 """
 
 from __future__ import annotations
 
+from longeval.benchmarks import all_benchmarks
 from longeval.errors import UserError
 from longeval.report.collect import RunResult
 
-SHORT_BUCKET = "0-4k"
-TITLE = "Short-context check: LongBench-E 0-4k bucket and passkey, and each run's difference to the baseline"
-PASSKEY_PREFIX = "passkey"
+
+def _labels() -> str:
+    return " or ".join(unit.short_context_label for unit in all_benchmarks().values() if unit.short_context_label)
+
+
+def title() -> str:
+    """The view's heading, naming what each family contributes."""
+    return f"Short-context check: {_labels()}, and each run's difference to the baseline"
 
 
 def short_rows(runs: list[RunResult]) -> list[RunResult]:
-    """One row per run with 0-4k bucket or passkey scores (other runs are left out)."""
+    """One row per run with short-context scores (other runs are left out)."""
     rows = []
     for run in runs:
-        scores = {task: by[SHORT_BUCKET] for task, by in run.buckets.items() if SHORT_BUCKET in by}
-        scores.update({task: value for task, value in run.scores.items() if task.startswith(PASSKEY_PREFIX)})
+        scores: dict[str, float] = {}
+        for unit in all_benchmarks().values():
+            scores.update(unit.short_context_scores(run))
         if scores:
             rows.append(RunResult(name=run.name, scores=scores, model=run.model, method=run.method,
                                   max_length=run.max_length, status=run.status, limit=run.limit, path=run.path))
@@ -32,13 +39,12 @@ def short_rows(runs: list[RunResult]) -> list[RunResult]:
 def delta_rows(rows: list[RunResult], baseline: str | None) -> list[RunResult]:
     """run - baseline on the tasks both have, for every run but the baseline (default baseline: the first row)."""
     if not rows:
-        raise UserError("no run has LongBench-E scores in the 0-4k bucket or passkey scores (run the longbench-e "
-                        "suite first)")
+        raise UserError(f"no run has {_labels()} (run a suite that has them first)")
     names = [row.name for row in rows]
     base_name = baseline or names[0]
     if base_name not in names:
-        raise UserError(f"baseline '{base_name}' has no LongBench-E 0-4k or passkey scores (runs with them: "
-                        f"{', '.join(names)})", field="--baseline")
+        raise UserError(f"baseline '{base_name}' has no {_labels()} (runs with them: {', '.join(names)})",
+                        field="--baseline")
     base = rows[names.index(base_name)]
     deltas = []
     for row in rows:

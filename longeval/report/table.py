@@ -15,7 +15,7 @@ import pandas as pd
 from longeval.benchmarks import benchmark_of, result_buckets
 from longeval.errors import UserError
 from longeval.report.collect import META_COLUMNS, RECORD_COLUMNS, RunResult, record_columns
-from longeval.tasks import all_tasks, suites
+from longeval.tasks import all_tasks
 
 SORT_FIELDS = ("run", "model", "method", "max_length", "macro")
 
@@ -38,9 +38,10 @@ class Leaderboard:
 
 
 def task_order(names: Iterable[str]) -> list[str]:
-    """The paper's 12 tasks in its column order, then the other LongBench tasks, then unknown ones by name."""
+    """The registry's report order (the suites' first listing: the paper's 12 tasks in its column order, then the
+    other LongBench tasks, ...), then unknown ones by name."""
     names = set(names)
-    known = suites()["paper12"] + [t for t in suites()["longbench"] if t not in suites()["paper12"]]
+    known = list(all_tasks())
     return [t for t in known if t in names] + sorted(names - set(known))
 
 
@@ -52,11 +53,12 @@ def column_label(task: str) -> str:
 
 def groups_for(tasks: list[str]) -> list[Group]:
     categories: dict[str, list[str]] = {}
-    for name in suites()["longbench"]:  # category order as LongBench lists them
-        categories.setdefault(all_tasks()[name].category, [])
-    for task in tasks:
-        if task in all_tasks():
-            categories[all_tasks()[task].category].append(task)
+    for task in all_tasks().values():  # category order as the registry (the suites) first lists them
+        if task.category:
+            categories.setdefault(task.category, [])
+    for name in tasks:
+        if name in all_tasks() and all_tasks()[name].category:
+            categories[all_tasks()[name].category].append(name)
     groups = [Group(f"avg:{cat}", cat, tuple(members)) for cat, members in categories.items() if members]
     groups.append(Group("macro", "macro", tuple(tasks)))
     return groups

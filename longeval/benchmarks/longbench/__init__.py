@@ -71,6 +71,9 @@ class LongBench(Benchmark):
     """LongBench v1 and LongBench-E (its variants)."""
 
     name = "longbench"
+    title = "LongBench"
+    bucket_title = "LongBench-E by length bucket"
+    short_context_label = "LongBench-E scores in the 0-4k bucket"
     task_class = LongBenchTask
     default_for_untagged = True
     not_inherited = ("short_name", "samples", "data_file")

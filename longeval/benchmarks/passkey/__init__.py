@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from longeval.benchmarks import register
-from longeval.benchmarks.base import RunView
+from longeval.benchmarks.base import ReportSection, RunView
 from longeval.benchmarks.longbench import LongBench, LongBenchTask
 from longeval.data import GENERATORS
 from longeval.metrics import METRICS
@@ -34,6 +34,10 @@ class Passkey(LongBench):
     """Passkey retrieval (Mohtashami & Jaggi 2023): one key at a chosen depth in filler text."""
 
     name = "passkey"
+    title = "Passkey retrieval"
+    bucket_title = "Passkey by length bucket"  # `score --e` on a passkey file
+    own_length_chart = True
+    short_context_label = "passkey scores"
     task_class = PasskeyTask
     default_for_untagged = False
     result_buckets = ()
@@ -55,6 +59,22 @@ class Passkey(LongBench):
     def record_scores(self, task: Task, lines: Sequence[Mapping[str, Any]]) -> list[float]:
         return [max((passkey_score(str(line["pred"]), str(answer)) for answer in line["answers"]), default=0.0)
                 for line in lines]
+
+    def report_sections(self, runs: Sequence[RunView]) -> list[ReportSection]:
+        """Accuracy against prompt length (when the runs have several lengths) and the depth x length maps."""
+        from longeval.benchmarks.passkey.report import plot_passkey_depths, plot_passkey_vs_length
+
+        stems = [self.pred_file_stem(task) for task in self.known_tasks().values()]
+        if not any(stem in run.scores for run in runs for stem in stems):
+            return []
+        sections = []
+        for file_name, plot, title in (
+                ("passkey_vs_length.png", plot_passkey_vs_length, "Passkey accuracy vs prompt length"),
+                ("passkey_depth_length.png", plot_passkey_depths, "Passkey accuracy by key depth and prompt length")):
+            png = plot(runs, stems)
+            if png is not None:
+                sections.append(ReportSection(title, file_name, png))
+        return sections
 
     def short_context_scores(self, run: RunView) -> dict[str, float]:
         """Passkey scores (runs made inside the original window, e.g. --max-length 3500 for a 4k model)."""
