@@ -51,7 +51,7 @@ def test_prompts_and_lines_equal_pred_py(tokenizer, case):
     first = first_prompt(doc["name"], doc["prompt"], record, doc["mode"], tokenizer, max_length, "hf", top_n)
     assert first.text == calls[0]["content"]
     assert first.truncated == (max_length == 48) or 48 < max_length < 100000
-    budgets = [doc.get("reasoning_tokens", doc["max_new_tokens"]), doc["max_new_tokens"]]
+    budgets = [doc["max_new_tokens"], doc.get("answer_tokens")]  # CoT: reasoning, then answer
     assert [c["max_tokens"] for c in calls] == budgets[:len(calls)]
     assert all(c["role"] == "user" and c["n_messages"] == 1 for c in calls)
     if mode == "cot":

@@ -12,6 +12,7 @@ import yaml
 from longeval.benchmarks.longbench_v2.answers import extract_answer
 from longeval.benchmarks.longbench_v2.predictions import prediction_line, read_prediction_file
 from longeval.benchmarks.longbench_v2.results import BUCKETS, accuracy, empty_note, task_result
+from longeval.cli import main
 from longeval.errors import UserError
 from tests.helpers import FIXTURES
 
@@ -154,3 +155,20 @@ def test_task_templates_are_the_official_ones_byte_for_byte():
         doc = yaml.safe_load((TASKS / file).read_text(encoding="utf-8"))
         for key, template in keys.items():
             assert hashlib.sha256(doc[key].encode("utf-8")).hexdigest() == official[template], (file, key)
+
+
+@pytest.mark.fidelity
+def test_score_reads_official_pred_py_files(tmp_path, capsys):
+    """Official output files are named after the model (<model>.jsonl, <model>_cot.jsonl): recognised by content."""
+    for index, (name, text) in enumerate(sorted(GOLDEN["files"].items())):
+        stem = f"Model-{name}" + ("_cot" if index % 2 else "")
+        (tmp_path / f"{stem}.jsonl").write_text(text, encoding="utf-8")
+    for compensated in (False, True):
+        assert main(["score", str(tmp_path)] + ["--compensated"] * compensated) == 0
+        result = json.loads((tmp_path / "result.json").read_text())
+        for index, (name, rows) in enumerate(sorted(GOLDEN["rows"].items())):
+            stem = f"Model-{name}" + ("_cot" if index % 2 else "")
+            got = [str(result[stem][b]) for b in BUCKETS]
+            assert got == rows["compensated" if compensated else "plain"], (stem, compensated)
+    out = capsys.readouterr().out
+    assert "(cells: overall/easy/hard/short/medium/long" in out

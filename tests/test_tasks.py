@@ -67,8 +67,10 @@ def test_suites_have_the_documented_members():
                                    "gov_report", "qmsum", "multi_news", "trec", "triviaqa", "samsum"]
     assert all(get_task(t).language == "zh" for t in suites()["longbench-zh"])
     assert all(get_task(t).language == "en" for t in suites()["longbench-en"])
-    assert len([t for t in all_tasks().values() if t.source == "longbench"]) == 34
-    assert [t.name for t in all_tasks().values() if t.source == "generated"] == ["passkey", "passkey_sweep"]
+    v1 = [t for t in all_tasks().values() if t.benchmark in ("longbench", "passkey")]
+    assert len([t for t in v1 if t.source == "longbench"]) == 34
+    assert [t.name for t in v1 if t.source == "generated"] == ["passkey", "passkey_sweep"]
+    assert suites()["longbench-v2"] == ["longbench_v2", "longbench_v2_cot"]
 
 
 def test_longbench_e_variants_inherit_their_base_task():
@@ -132,7 +134,7 @@ def test_samsum_generation_rules_are_task_fields():
     # pred.py: samsum alone stops at "\n" and has min_length = context_length + 1; its LongBench-E variant inherits.
     for name in ("samsum", "samsum_e"):
         assert (get_task(name).stop, get_task(name).min_new_tokens) == (("\n",), 1)
-    others = [t for t in all_tasks().values() if t.base != "samsum"]
+    others = [t for t in all_tasks().values() if getattr(t, "base", t.name) != "samsum"]
     assert all(t.stop == () and t.min_new_tokens == 0 for t in others)
 
 
@@ -142,7 +144,7 @@ def test_a_user_task_not_in_any_suite_is_discovered(user_tasks, capsys):
     task = get_task("mytask")
     assert (task.version, task.stop, task.min_new_tokens, task.source) == (3, ("\n\n",), 2, "longbench")
     assert [t.name for t in resolve_tasks("trec,mytask")] == ["trec", "mytask"]
-    assert list(all_tasks())[-1] == "mytask" and len(all_tasks()) == 34 + 2 + 1  # LongBench, passkey, mytask
+    assert list(all_tasks())[-1] == "mytask" and len(all_tasks()) == 34 + 2 + 4 + 1  # LongBench, passkey, v2, mytask
     tasks_module._user_dirs.clear()
     tasks_module.clear_cache()
     assert main(["tasks", "--tasks-path", str(user_tasks)]) == 0

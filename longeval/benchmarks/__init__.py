@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from longeval.tasks import Task
 
 __all__ = ["ENTRY_POINT_GROUP", "Benchmark", "KeySpec", "ReportSection", "RunView", "all_benchmarks",
-           "benchmark_of", "default_benchmark", "get_benchmark", "register", "result_buckets"]
+           "benchmark_of", "default_benchmark", "get_benchmark", "register", "result_buckets", "result_details"]
 
 ENTRY_POINT_GROUP = "longeval.benchmarks"
 
@@ -80,6 +80,11 @@ def get_benchmark(name: str) -> Benchmark:
 def result_buckets() -> tuple[str, ...]:
     """Every bucket name a family's result.json entries may hold, families in registry order."""
     return tuple(dict.fromkeys(bucket for unit in all_benchmarks().values() for bucket in unit.result_buckets))
+
+
+def result_details() -> tuple[str, ...]:
+    """Every key a family's dict-valued result.json entries use for details rather than scores."""
+    return tuple(dict.fromkeys(key for unit in all_benchmarks().values() for key in unit.result_details))
 
 
 def default_benchmark() -> Benchmark:

@@ -92,6 +92,9 @@ class Benchmark:
     bucket_title: ClassVar[str | None] = None
     #: the bucket names a dict-valued result.json entry of this family may hold (report/collect checks them)
     result_buckets: ClassVar[tuple[str, ...]] = ()
+    #: keys of a dict-valued result.json entry that describe it rather than score it (counts, flags): the report
+    #: and the score table skip them
+    result_details: ClassVar[tuple[str, ...]] = ()
 
     # --- task files ----------------------------------------------------------------------------------------------
 
@@ -118,6 +121,13 @@ class Benchmark:
     def needs_data(self, task: Task) -> bool:
         """Whether the task reads --data. False: records are generated, --data is not opened."""
         return True
+
+    def open_data(self, spec: str) -> DataSource:
+        """--data opened for this family's tasks (what a folder, file or `hub` means is the family's business).
+        Default: LongBench's sources (a folder, the official data.zip, or `hub`: longeval.data.open_source)."""
+        from longeval.data import open_source
+
+        return open_source(spec)
 
     def load_records(self, task: Task, source: DataSource, limit: int | None, *, tokenizer: Any,
                      budget: int | None, options: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -171,6 +181,10 @@ class Benchmark:
         return task.name
 
     # --- scores ----------------------------------------------------------------------------------------------
+
+    def configure_scoring(self, **options: Any) -> None:
+        """Scoring switches from the command line (e.g. `score --compensated`), given to every family; a family
+        takes those it knows and ignores the rest. Default: none known."""
 
     def read_predictions(self, task: Task, path: Path) -> list[dict[str, Any]]:
         """The validated lines of one prediction file, in file order (a bad line: UserError naming the file,

@@ -38,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from longeval.benchmarks import benchmark_of
-    from longeval.data import DataSource, open_source
     from longeval.errors import UserError
     from longeval.gguf import resolve_model
     from longeval.io import write_atomic
     from longeval.prompts import load_tokenizer, resolve_chat_wrapper
+    from longeval.runs.inputs import open_task_data
     from longeval.tasks import resolve_tasks
 
     tasks = resolve_tasks(args.tasks)
@@ -61,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
                             path=args.tokenizer)
         _, config, _ = read_model_config(args.tokenizer)
         window = context_window(config, resolve_method(args.method, config))
-    # Only generated tasks: --data is not opened (its default, 'hub', would download LongBench).
-    source = (open_source(args.data) if any(benchmark_of(task).needs_data(task) for task in tasks)
-              else DataSource("generated", Path("."), describe="generated"))
+    source = open_task_data(tasks, args.data)
     tokenizer = load_tokenizer(args.tokenizer)
     wrapper = resolve_chat_wrapper(args.chat_template, tokenizer)
     lines, truncated = [], 0

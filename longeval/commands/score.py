@@ -14,9 +14,13 @@ with "pred", "answers", "all_classes" and "length". Writes DIR/result.json exact
 (task -> score in points, 2 decimals; with --e, task -> {"0-4k", "4-8k", "8k+"}, NaN for an empty bucket) and
 prints a table of tasks x folders. Every folder is checked before any result.json is written.
 Files whose name is not a LongBench task are reported and skipped.
+LongBench v2: a run's longbench_v2*.jsonl, or the official pred.py outputs (<model>.jsonl, <model>_cot.jsonl,
+...: lines with the item's fields and response) score as result.py does: {overall, easy, hard, short, medium,
+long} in points rounded to 0.1, with counts under "details"; pred/judge are recomputed from each response.
 
-example:
+examples:
   longeval score runs/llama-eabf/pred runs/llama-yarn/pred
+  longeval score LongBench/results --compensated
 """
 
 
@@ -24,12 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folders", nargs="+", metavar="DIR", help="prediction folder(s) with <task>.jsonl files")
     parser.add_argument("--e", action="store_true",
                         help="LongBench-E: score per length bucket (0-4k, 4-8k, 8k+) by each line's 'length'")
+    parser.add_argument("--compensated", action="store_true",
+                        help="LongBench v2: an answer with no parsable letter counts 0.25 (result.py's "
+                             "`compensated` switch) instead of 0")
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, dict):
-        return "/".join(_cell(v) for v in value.values())
-    return "-" if math.isnan(value) else f"{value:.2f}"
+    if isinstance(value, dict):  # buckets; a family's details (a nested dict) are not cells
+        return "/".join(_cell(v) for v in value.values() if not isinstance(v, dict))
+    return "-" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 def format_table(names: list[str], results: list[dict[str, Any]], *, e: bool = False) -> str:
@@ -46,8 +53,11 @@ def format_table(names: list[str], results: list[dict[str, Any]], *, e: bool = F
     lines = [header, "-" * len(header)]
     for task, row in zip(rows, cells, strict=True):
         lines.append(f"{task:<{task_width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(row, widths, strict=True)))
-    if e:
-        lines.append("(cells: 0-4k/4-8k/8k+; - = no sample in that bucket)")
+    # one legend per bucket layout (LongBench-E: 0-4k/4-8k/8k+; LongBench v2: overall/easy/.../long)
+    layouts = dict.fromkeys("/".join(key for key, value in entry.items() if not isinstance(value, dict))
+                            for result in results for entry in result.values() if isinstance(entry, dict))
+    for layout in layouts:
+        lines.append(f"(cells: {layout}; - = no sample in that bucket)")
     return "\n".join(lines)
 
 
@@ -60,8 +70,11 @@ def _column_names(folders: list[Any]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from longeval.benchmarks import all_benchmarks
     from longeval.scoring import read_prediction_folder, score_loaded_folder, write_result
 
+    for unit in all_benchmarks().values():
+        unit.configure_scoring(compensated=args.compensated)
     # Validate every folder before writing anything: bad input leaves no (new) result.json behind.
     loaded = [read_prediction_folder(Path(folder), e=args.e) for folder in args.folders]
     for folder in loaded:

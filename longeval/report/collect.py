@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longeval.benchmarks import benchmark_of, result_buckets
+from longeval.benchmarks import benchmark_of, result_buckets, result_details
 from longeval.errors import UserError
 from longeval.runs.record import MethodInfo, RunRecord
 from longeval.tasks import all_tasks
@@ -243,7 +243,9 @@ def parse_result(doc: Any, path: Path) -> tuple[dict[str, float], dict[str, dict
             unit = benchmark_of(known) if known is not None else None
             base = unit.pred_file_stem(known) if unit is not None and known is not None else task
             expected = unit.result_buckets if unit is not None and unit.result_buckets else result_buckets()
-            parsed = {b: _number(v, path, f"{task}[{b}]", bucket=True) for b, v in value.items()}
+            details = unit.result_details if unit is not None else result_details()
+            parsed = {b: _number(v, path, f"{task}[{b}]", bucket=True) for b, v in value.items()
+                      if b not in details}
             if set(parsed) - set(expected):
                 raise UserError(f"unknown length bucket(s) {sorted(set(parsed) - set(expected))}; expected "
                                 f"{', '.join(expected)}", path=path, field=task)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from longeval.benchmarks import benchmark_of, get_benchmark
-from longeval.data import DataSource, open_source
+from longeval.data import DataSource
 from longeval.errors import UserError
 from longeval.gguf import GGUFSource
 from longeval.gguf import resolve_model as resolve_gguf
@@ -117,9 +117,7 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     wrapper = resolve_chat_wrapper(chat_template, tokenizer)
     seconds["load_tokenizer"] = time.perf_counter() - started
     started = time.perf_counter()
-    # Only generated tasks: --data is not opened (its default, 'hub', would download LongBench).
-    source = (open_source(data) if any(benchmark_of(task).needs_data(task) for task in tasks)
-              else DataSource("generated", Path("."), describe="generated"))
+    source = open_task_data(tasks, data)
     records = {}
     for task in tasks:
         unit = benchmark_of(task)
@@ -133,6 +131,18 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     return RunInputs(model_dir=model_dir, config=config, config_sha256=config_sha, weights_sha256=weights,
                      tasks=tasks, method=method, source=source, records=records, tokenizer=tokenizer,
                      wrapper=wrapper, model_name=resolved.name, hub=resolved.provenance(), gguf=gguf), seconds
+
+
+def open_task_data(tasks: list[Task], data: str) -> DataSource:
+    """--data as the tasks' family opens it. Only generated tasks: not opened (its default, 'hub', would download
+    LongBench). Two families that read data differently (LongBench's folder or zip, LongBench v2's data.json)
+    cannot share one --data: refused in one line."""
+    readers = list(dict.fromkeys(benchmark_of(task).name for task in tasks if benchmark_of(task).needs_data(task)))
+    if not readers:
+        return DataSource("generated", Path("."), describe="generated")
+    if len(readers) > 1:
+        raise UserError(f"tasks of {' and '.join(readers)} read different --data; run them separately")
+    return get_benchmark(readers[0]).open_data(data)
 
 
 def generation_budget(task: Task, tokenizer: Any, wrapper: str, config: dict[str, Any], method: Any,

@@ -99,25 +99,31 @@ def hub_data_file(revision: str) -> Path:
             from None
 
 
-def iter_items(source: V2Source, *, need_retrieved: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(record number, checked record) in file order, each with its locator; duplicate _ids are errors.
+def iter_items(source: V2Source, *, need_retrieved: bool = False,
+               limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(record number, checked record) in file order, each with its locator; duplicate _ids are errors. With
+    `limit`, the first `limit` records only.
 
-    Reading to the end sets `source.sha256` (the bytes are hashed as they are parsed: no second pass).
+    Running to the end sets `source.sha256` to the whole file's (the bytes are hashed as they are parsed; with a
+    limit the rest is hashed without parsing), so a limited run records the same data identity.
     """
     display = str(source.path)
     digest = hashlib.sha256()
     seen: dict[str, int] = {}
     hashed = 0
     with source.path.open("rb") as raw:
-        for number, located in enumerate(iter_json_values(source.path, display), start=1):
-            item = check_item(located.value, display, located.line, number, need_retrieved=need_retrieved)
-            if item["_id"] in seen:
-                raise UserError(f"record {number}: duplicate _id (also record {seen[item['_id']]})", path=display,
-                                line=located.line, field="_id")
-            seen[item["_id"]] = number
-            hashed = _hash_up_to(raw, digest, hashed, located.end)
-            item[LOCATOR] = [str(source.path), located.start, located.end]
-            yield number, item
+        if limit is None or limit > 0:
+            for number, located in enumerate(iter_json_values(source.path, display), start=1):
+                item = check_item(located.value, display, located.line, number, need_retrieved=need_retrieved)
+                if item["_id"] in seen:
+                    raise UserError(f"record {number}: duplicate _id (also record {seen[item['_id']]})",
+                                    path=display, line=located.line, field="_id")
+                seen[item["_id"]] = number
+                hashed = _hash_up_to(raw, digest, hashed, located.end)
+                item[LOCATOR] = [str(source.path), located.start, located.end]
+                yield number, item
+                if limit is not None and number >= limit:
+                    break
         _hash_up_to(raw, digest, hashed, None)
     source.sha256 = digest.hexdigest()
 
