@@ -138,7 +138,8 @@ def run_sweep(requests: Sequence[RunRequest], on_event: Callable[[str], None] = 
         started = time.perf_counter()
         timer = Timer()
         inputs, load_seconds = load_inputs(request.model, request.tasks, request.data, request.method,
-                                           request.limit, request.chat_template, request.max_length)
+                                           request.limit, request.chat_template, request.max_length,
+                                           request.benchmark_options)
         timer.seconds.update(load_seconds)
         plan = make_plan(request, inputs)
         prepared.append((request, inputs, plan, timer, time.perf_counter() - started))

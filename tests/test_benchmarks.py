@@ -100,3 +100,26 @@ def test_an_unknown_family_in_a_task_file_is_a_located_error(tmp_path, monkeypat
             all_tasks()
     finally:
         tasks_module.clear_cache()
+
+
+def test_family_options_are_parsed_checked_and_sorted_by_family():
+    from longeval.benchmarks.base import KeySpec
+    from longeval.runs.inputs import check_options, parse_options
+
+    assert parse_options(["k=8", "flag=true", "path=/x/y", "empty="]) == {
+        "k": 8, "flag": True, "path": "/x/y", "empty": ""}
+    with pytest.raises(UserError, match="KEY=VALUE"):
+        parse_options(["nokey"])
+    tasks = [get_task("trec"), get_task("passkey")]
+    assert check_options({}, tasks) == {"longbench": {}, "passkey": {}}
+    with pytest.raises(UserError, match="unknown option 'seed' \\(known: none for these tasks\\)"):
+        check_options({"seed": 1}, tasks)
+    unit = benchmark_of(get_task("passkey"))
+    old = type(unit).options
+    type(unit).options = {"seed": KeySpec((int,), "an integer")}
+    try:
+        assert check_options({"seed": 3}, tasks) == {"longbench": {}, "passkey": {"seed": 3}}
+        with pytest.raises(UserError, match="seed must be an integer"):
+            check_options({"seed": "x"}, tasks)
+    finally:
+        type(unit).options = old

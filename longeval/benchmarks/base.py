@@ -77,6 +77,9 @@ class Benchmark:
     task_class: ClassVar[type | None] = None
     #: extra YAML keys its tasks accept (or common keys it makes required), validated by longeval.tasks
     task_keys: ClassVar[dict[str, KeySpec]] = {}
+    #: options a run may give this family on the command line (`--option KEY=VALUE`, e.g. a data path or a seed);
+    #: they reach `load_records` and, when given, run.json's settings (a resume with other values is refused)
+    options: ClassVar[dict[str, KeySpec]] = {}
     #: keys a task written as `variant_of: <base>` does not inherit from its base task
     not_inherited: ClassVar[tuple[str, ...]] = ()
     #: a task file without `benchmark:` belongs to the unit that sets this (task files older than families)

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat-template", default="auto", choices=("auto", "hf", "llama2", "none"),
                         help="chat wrapper (auto: hf when the tokenizer has a chat template)")
     parser.add_argument("--limit", type=int, help="only the first K records of each task")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the tasks' benchmark family (as `longeval run --option`)")
     parser.add_argument("--out", required=True, help="output .jsonl file, or - for stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -42,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
     from longeval.gguf import resolve_model
     from longeval.io import write_atomic
     from longeval.prompts import load_tokenizer, resolve_chat_wrapper
-    from longeval.runs.inputs import open_task_data
+    from longeval.runs.inputs import check_options, open_task_data, parse_options
     from longeval.tasks import resolve_tasks
 
     tasks = resolve_tasks(args.tasks)
+    family_options = check_options(parse_options(args.option), tasks)
     if args.max_length is not None and args.max_length < 2:
         raise UserError(f"--max-length must be at least 2, got {args.max_length}")
     if args.limit is not None and args.limit < 1:
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         unit = benchmark_of(task)
         budget, _ = unit.prompt_budget(task, tokenizer, wrapper, window, args.max_length)
         records = unit.load_records(task, source, args.limit,
-                                    tokenizer=tokenizer, budget=budget, options={})  # generated: fills budget
+                                    tokenizer=tokenizer, budget=budget,  # generated: fills budget
+                                    options=family_options[task.benchmark])
         for record in tqdm(records, desc=task.name, unit="prompt", disable=args.no_progress, dynamic_ncols=True):
             prompt = unit.build_prompt(task, record, tokenizer, budget, wrapper)
             truncated += prompt.truncated

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-every", type=int, help="predictions made durable together (fsync); a kill loses at "
                         "most these (default: each engine batch)")
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, bfloat16, float16, float32")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the tasks' benchmark family (repeatable; each family documents its own, "
+                             "e.g. a data path or a seed); recorded in run.json's settings")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars, and no engine log lines below WARNING (the engines log to stderr)")
     served = parser.add_argument_group("served model (--backend openai; start the server with `longeval serve`)")
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from longeval.errors import UserError
     from longeval.grid import plan_cells, split_list
     from longeval.runner import RunRequest, parse_max_lengths, run_sweep
+    from longeval.runs.inputs import parse_options
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, tasks=args.tasks, data=args.data, out=args.out, backend=backend, limit=args.limit,
         run_name=args.run_name, chat_template=args.chat_template, batch_size=args.batch_size,
         write_every=args.write_every, dtype=args.dtype, progress=not args.no_progress, backend_options=options,
+        benchmark_options=parse_options(args.option),
     )
     models, methods = [str(m) for m in split_list(args.model, "--model")], args.method or [None]
     cells = plan_cells(base, models, methods, lengths)

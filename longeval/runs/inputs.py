@@ -76,6 +76,42 @@ def resolve_run_tasks(spec: str) -> list[Task]:
     return tasks
 
 
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`--option KEY=VALUE` pairs: the value read as a YAML scalar (8 -> 8, true -> True, text stays text)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option takes KEY=VALUE, got '{pair}'", field="--option")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        out[key.strip()] = value if isinstance(value, str | int | float | bool) else text
+    return out
+
+
+def check_options(options: dict[str, Any], tasks: list[Task]) -> dict[str, dict[str, Any]]:
+    """Each family's options among `options` (family name -> its options), checked against what the families of
+    the run's tasks declare (`Benchmark.options`); an option no family takes is a UserError naming the known."""
+    declared: dict[str, tuple[str, Any]] = {}
+    for name in dict.fromkeys(task.benchmark for task in tasks):
+        for key, spec in get_benchmark(name).options.items():
+            declared.setdefault(key, (name, spec))
+    by_family: dict[str, dict[str, Any]] = {name: {} for name in dict.fromkeys(t.benchmark for t in tasks)}
+    for key, value in options.items():
+        if key not in declared:
+            known = ", ".join(declared) or "none for these tasks"
+            raise UserError(f"unknown option '{key}' (known: {known})", field="--option")
+        family, spec = declared[key]
+        if not isinstance(value, spec.types) or (bool not in spec.types and isinstance(value, bool)):
+            raise UserError(f"{key} must be {spec.description}, got {value!r}", field="--option")
+        by_family[family][key] = value
+    return by_family
+
+
 def family_settings(tasks: list[Task]) -> dict[str, Any]:
     """What the tasks' families add to the run's settings (their fingerprint: a resume must match them)."""
     settings: dict[str, Any] = {}
@@ -97,7 +133,8 @@ def run_name_suffix(tasks: list[Task]) -> str:
 
 
 def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None, limit: int | None,
-                chat_template: str | None, max_length: int | None) -> tuple[RunInputs, dict[str, float]]:
+                chat_template: str | None, max_length: int | None,
+                options: dict[str, Any] | None = None) -> tuple[RunInputs, dict[str, float]]:
     """Everything a run reads, checked; with the seconds spent per phase (load_data, load_tokenizer)."""
     import time
 
@@ -109,6 +146,7 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     model_path, gguf = resolve_gguf(resolved.path)  # a .gguf file: converted once, cached
     model_dir, config, config_sha = read_model_config(str(model_path))
     tasks = resolve_run_tasks(tasks_spec)
+    family_options = check_options(options or {}, tasks)
     if max_length is not None and max_length < 2:
         raise UserError(f"--max-length must be at least 2, got {max_length}")
     method = resolve_method(method_spec, config)
@@ -123,7 +161,8 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
         unit = benchmark_of(task)
         records[task.name] = unit.load_records(
             task, source, limit, tokenizer=tokenizer,
-            budget=generation_budget(task, tokenizer, wrapper, config, method, max_length), options={})
+            budget=generation_budget(task, tokenizer, wrapper, config, method, max_length),
+            options=family_options[task.benchmark])
     seconds["load_data"] = time.perf_counter() - started
     started = time.perf_counter()
     weights = weights_fingerprint(model_dir)

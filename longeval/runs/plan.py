@@ -38,6 +38,7 @@ class RunRequest:
     write_every: int | None = None  # predictions per durable write (None: each engine batch)
     dtype: str = "auto"
     backend_options: dict[str, Any] = field(default_factory=dict)
+    benchmark_options: dict[str, Any] = field(default_factory=dict)  # --option KEY=VALUE of the tasks' families
     progress: bool = True
 
 
@@ -114,6 +115,9 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
         "method": bound.spec, "max_length": request.max_length, "chat_wrapper": inputs.wrapper,
         "backend": request.backend, "dtype": canonical_dtype(request.dtype),
         **family_settings(inputs.tasks),  # e.g. LongBench's longbench_e
+        # given only (so that runs without them keep their fingerprints)
+        **({"benchmark_options": dict(sorted(request.benchmark_options.items()))} if request.benchmark_options
+           else {}),
         **fingerprinted(request.backend_options),  # engine arguments that can change predictions (none by default)
     }
     if inputs.hub:  # only for hub models, so that local runs keep their fingerprints
