@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 
 QUIET_LEVEL = "WARNING"
 
@@ -24,6 +25,10 @@ def route_engine_logs(quiet: bool) -> None:
     if quiet:
         os.environ.setdefault("VLLM_LOGGING_LEVEL", QUIET_LEVEL)
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", QUIET_LEVEL.lower())
+        # torch's C++ warnings ("NUMA binding: Using MEMBIND policy ..." at every vLLM CPU engine start) and the
+        # deprecation warnings vLLM's imports trigger in torch say nothing about the run.
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"vllm\.")
     if "vllm" in sys.modules:  # configured already: move its handlers, set its level
         _adjust(logging.getLogger("vllm"), quiet)
     if "transformers" in sys.modules and quiet:

@@ -95,6 +95,7 @@ def plot_passkey_depths(runs: Sequence[RunView], stems: Sequence[str]) -> bytes 
         ax.set_title(short_label(label, 28), fontsize=8)
         ax.set_xlabel("prompt length", fontsize=7)
     axes[0][0].set_ylabel("key depth", fontsize=8)
+    fig.suptitle("Passkey retrieval: accuracy by key depth and prompt length", fontsize=9)
     if image is not None:
         fig.colorbar(image, ax=list(axes[0]), fraction=0.05, pad=0.02, label="accuracy (%)")
     return figure_png(fig)
