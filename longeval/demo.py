@@ -23,7 +23,7 @@ from pathlib import Path
 from longeval.backends import default_backend
 from longeval.engine_logs import route_engine_logs
 from longeval.runner import RunRequest, run, run_sweep
-from longeval.smollm2 import smollm2_gguf  # noqa: F401  (the demo's real model; tests import it from here)
+from longeval.smollm2 import smollm2_gguf  # the real model (tests import it from here too)
 
 # Short-answer tasks (32-64 new tokens), two of them with the chat wrapper and two without.
 DEMO_TASKS = ("hotpotqa", "passage_retrieval_en", "triviaqa", "trec")
