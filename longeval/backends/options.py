@@ -39,6 +39,9 @@ OPTIONS: tuple[EngineOption, ...] = (
     EngineOption("--max-num-seqs", ("vllm",)),
     EngineOption("--enable-prefix-caching", ("vllm",)),
     EngineOption("--engine-arg", ("vllm",), keyword="engine_args"),
+    # Sampling instead of greedy decoding (LongBench v2's official setting: temperature 0.1); seeded per request.
+    EngineOption("--temperature", ("vllm",)),
+    EngineOption("--seed", ("vllm",)),
     # longeval's own data parallelism (Ray actors, one engine each): any local engine.
     EngineOption("--data-parallel-size", ("vllm", "hf", "echo")),
     # A served model (backends/served.py); the server address is not part of the run's identity.
@@ -52,7 +55,7 @@ BY_KEY = {option.key: option for option in OPTIONS}
 # EngineArgs fields longeval sets itself from a run's settings: --engine-arg may not override them.
 RESERVED_ENGINE_ARGS = {
     "model": "--model", "tokenizer": "--model", "dtype": "--dtype", "max_model_len": "--max-length (the engine "
-    "length follows the run and the method's RoPE table)", "hf_overrides": "--method", "seed": "(fixed: greedy runs)",
+    "length follows the run and the method's RoPE table)", "hf_overrides": "--method", "seed": "--seed",
     "data_parallel_size": "--data-parallel-size", "skip_tokenizer_init": "(the runner decodes outputs itself)",
 }
 # Every option is recorded in run.json. The dedicated flags above only place or schedule work (which GPUs, how
@@ -80,10 +83,12 @@ def check_backend_takes(backend: str, options: Mapping[str, Any]) -> None:
 
 
 def fingerprinted(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a run's engine options that can change its predictions (enters the settings fingerprint)."""
+    """The part of a run's engine options that can change its predictions (enters the settings fingerprint):
+    --engine-arg fields that do not only schedule work, and sampling (--temperature, --seed)."""
     engine_args = {key: value for key, value in (options.get("engine_args") or {}).items()
                    if key not in SCHEDULING_ENGINE_ARGS}
-    return {"engine_args": engine_args} if engine_args else {}
+    sampling = {key: options[key] for key in ("temperature", "seed") if options.get(key) is not None}
+    return {**sampling, **({"engine_args": engine_args} if engine_args else {})}
 
 
 # ------------------------------------------------------------------------------------------ --engine-arg KEY=VALUE

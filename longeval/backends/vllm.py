@@ -102,8 +102,14 @@ class VLLMBackend:
                  gpu_memory_utilization: float | None = None, max_model_len: int | None = None, seed: int = 0,
                  pipeline_parallel_size: int | None = None, distributed_executor_backend: str | None = None,
                  max_num_seqs: int | None = None, enable_prefix_caching: bool | None = None,
-                 engine_args: Mapping[str, Any] | None = None, progress: bool = True) -> None:
+                 engine_args: Mapping[str, Any] | None = None, progress: bool = True,
+                 temperature: float | None = None) -> None:
         dtype = canonical_dtype(dtype)
+        if temperature is not None and not temperature >= 0:
+            raise UserError(f"--temperature must be a number >= 0, got {temperature}")
+        # 0 or unset: greedy (a harness must be deterministic); > 0: sampling, each request seeded with `seed`.
+        self.temperature = temperature or 0.0
+        self.seed = seed
         if dtype == "float64":
             raise UserError("vLLM does not run float64 (use float32, bfloat16 or float16)")
         tensor_parallel_size = 1 if tensor_parallel_size is None else tensor_parallel_size
@@ -155,7 +161,8 @@ class VLLMBackend:
         self._tokenizer = self._llm.get_tokenizer()
 
     def generate(self, prompts: Sequence[Sequence[int]], params: GenerationParams) -> list[Generation]:
-        """Greedy-decode every prompt in one batch; vLLM schedules them itself."""
+        """Greedy-decode (or, with a temperature, sample with the run's seed) every prompt in one batch; vLLM
+        schedules them itself."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -169,7 +176,8 @@ class VLLMBackend:
                     f"{needed} positions but this engine serves {self.max_model_len}: lower the max length "
                     f"to {self.max_model_len - params.max_new_tokens} or build the engine for more positions")
         sampling = SamplingParams(
-            temperature=0.0,
+            temperature=self.temperature,
+            seed=self.seed if self.temperature > 0 else None,
             max_tokens=params.max_new_tokens,
             min_tokens=params.min_new_tokens,
             # eos_token_ids replaces the model's EOS ids: vLLM's own EOS handling is switched off and the given

@@ -82,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--max-num-seqs", type=int, metavar="N", help="vLLM: sequences scheduled at once")
     scale.add_argument("--enable-prefix-caching", action="store_true", default=None,
                        help="vLLM: reuse the KV cache of shared prompt prefixes")
+    scale.add_argument("--temperature", type=float, metavar="T",
+                       help="vLLM: sample at temperature T instead of greedy decoding (LongBench v2's official "
+                            "setting is 0.1); recorded in run.json and part of the run's identity")
+    scale.add_argument("--seed", type=int, metavar="S", help="vLLM: the sampling seed (each request is seeded with "
+                       "it, so a resumed run samples as an uninterrupted one would; default 0)")
     scale.add_argument("--engine-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="vLLM: any other EngineArgs field, e.g. max_num_batched_tokens=8192 (repeatable)")
 

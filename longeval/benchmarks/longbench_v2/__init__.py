@@ -68,6 +68,9 @@ class LongBenchV2(Benchmark):
     """LongBench v2: 503 four-option questions over contexts of 8k to 2M words."""
 
     name = "longbench_v2"
+    title = "LongBench v2"
+    bucket_title = "LongBench v2: overall, by difficulty, by length (result.py's six numbers)"
+    own_length_chart = True  # its length-bucket chart; a macro-vs-run-length chart means nothing here
     task_class = V2Task
     result_buckets: ClassVar[tuple[str, ...]] = BUCKETS
     result_details: ClassVar[tuple[str, ...]] = ("details",)
