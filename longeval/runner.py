@@ -107,7 +107,8 @@ def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous
         backend=BackendInfo(name=request.backend, dtype=request.dtype, options=dict(request.backend_options)),
         versions=library_versions(),
         data=DataInfo(source=inputs.source.describe, files=data_files, sha256=hashlib.sha256(
-            "".join(f"{n}\t{d}\n" for n, d in sorted(data_files.items())).encode()).hexdigest()),
+            "".join(f"{n}\t{d}\n" for n, d in sorted(data_files.items())).encode()).hexdigest(),
+            identity={**(previous.data.identity if previous else {}), **inputs.identity}),
         tasks=list(dict.fromkeys([*(previous.tasks if previous else []), *(task.name for task in inputs.tasks)])),
         task_versions={**(previous.task_versions if previous else {}),
                        **{task.name: task.version for task in inputs.tasks}},

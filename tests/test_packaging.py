@@ -39,8 +39,8 @@ def probe(setup: str, cwd: Path, env: dict[str, str] | None = None) -> dict:
 def check_registry(found: dict, package_root: Path, tasks_dir: Path) -> None:
     assert Path(found["package"]).resolve().is_relative_to(package_root.resolve()), found
     assert Path(found["tasks_dir"]).resolve() == tasks_dir.resolve(), found
-    # LongBench(-E), the two passkey tasks and the four LongBench v2 tasks
-    assert found["tasks"] == 34 + 2 + 4 and "paper12" in found["suites"] and "longbench-v2" in found["suites"]
+    # LongBench(-E), the two passkey tasks, the four LongBench v2 tasks and the 13 RULER tasks
+    assert found["tasks"] == 34 + 2 + 4 + 13 and "paper12" in found["suites"] and "longbench-v2" in found["suites"]
     assert "passkey" in found["suites"] and found["samsum"] == [["\n"], 1]
 
 

@@ -71,6 +71,7 @@ def test_suites_have_the_documented_members():
     assert len([t for t in v1 if t.source == "longbench"]) == 34
     assert [t.name for t in v1 if t.source == "generated"] == ["passkey", "passkey_sweep"]
     assert suites()["longbench-v2"] == ["longbench_v2", "longbench_v2_cot"]
+    assert len(suites()["ruler"]) == 13 and len(suites()["ruler-offline"]) == 11
 
 
 def test_longbench_e_variants_inherit_their_base_task():
@@ -144,7 +145,8 @@ def test_a_user_task_not_in_any_suite_is_discovered(user_tasks, capsys):
     task = get_task("mytask")
     assert (task.version, task.stop, task.min_new_tokens, task.source) == (3, ("\n\n",), 2, "longbench")
     assert [t.name for t in resolve_tasks("trec,mytask")] == ["trec", "mytask"]
-    assert list(all_tasks())[-1] == "mytask" and len(all_tasks()) == 34 + 2 + 4 + 1  # LongBench, passkey, v2, mytask
+    # LongBench, passkey, v2, RULER, mytask
+    assert list(all_tasks())[-1] == "mytask" and len(all_tasks()) == 34 + 2 + 4 + 13 + 1
     tasks_module._user_dirs.clear()
     tasks_module.clear_cache()
     assert main(["tasks", "--tasks-path", str(user_tasks)]) == 0

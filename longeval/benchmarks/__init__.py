@@ -8,10 +8,11 @@ class a `Benchmark` subclass); their task YAML comes through --tasks-path or LON
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from longeval.benchmarks.base import Benchmark, KeySpec, ReportSection, RunView
 from longeval.errors import UserError
@@ -19,8 +20,9 @@ from longeval.errors import UserError
 if TYPE_CHECKING:
     from longeval.tasks import Task
 
-__all__ = ["ENTRY_POINT_GROUP", "Benchmark", "KeySpec", "ReportSection", "RunView", "all_benchmarks",
-           "benchmark_of", "default_benchmark", "get_benchmark", "register", "result_buckets", "result_details"]
+__all__ = ["ENTRY_POINT_GROUP", "Benchmark", "KeySpec", "ReportSection", "RunView", "add_option_flags",
+           "all_benchmarks", "benchmark_of", "default_benchmark", "get_benchmark", "option_flags", "register",
+           "result_buckets", "result_details"]
 
 ENTRY_POINT_GROUP = "longeval.benchmarks"
 
@@ -99,3 +101,24 @@ def default_benchmark() -> Benchmark:
 def benchmark_of(task: Task) -> Benchmark:
     """The unit a task belongs to."""
     return get_benchmark(task.benchmark)
+
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """Each family's options (`Benchmark.options`) also as a flag of its own: `ruler_essays` -> --ruler-essays,
+    the same as --option ruler_essays=VALUE. One argument group per family that has any."""
+    for unit in all_benchmarks().values():
+        if unit.options:
+            group = parser.add_argument_group(f"{unit.title or unit.name} options (or --option KEY=VALUE)")
+            for key, spec in unit.options.items():
+                group.add_argument("--" + key.replace("_", "-"), dest=f"option__{key}", metavar="VALUE",
+                                   help=spec.description)
+
+
+def option_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The family options given as their own flags, read as --option reads a value (a YAML scalar)."""
+    from longeval.runs.inputs import parse_options
+
+    given = [f"{key.removeprefix('option__')}={value}" for key, value in vars(args).items()
+             if key.startswith("option__") and value is not None]
+    return parse_options(given)

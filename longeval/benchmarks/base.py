@@ -63,6 +63,7 @@ class ReportSection:
     title: str
     file_name: str
     png: bytes
+    text: str = ""  # markdown shown in the report (a table, a summary), with or without --plot
 
 
 class Benchmark:
@@ -139,11 +140,13 @@ class Benchmark:
         of the run `needs_data`); every file read, or a digest of generated records, goes into
         `source.file_sha256` (run.json's data checksum: a resume with other data is refused). `budget` is the
         task's prompt budget in tokens (a generator fills it; None where the caller has none); `options` are
-        family options from the command line."""
+        the family's options from the command line (`options`: --option KEY=VALUE or --key-name VALUE) plus
+        "chat_wrapper", the wrapper the run's prompts get (hf | llama2 | none), for records built around it."""
         raise NotImplementedError(f"benchmark {self.name} does not load records")
 
     def data_identity(self, task: Task, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Extra facts about the task's data for run.json (seed, revision); {} when the file checksums say all."""
+        """Extra facts about the task's data for run.json's data.identity[task] (seed, revision, the checksum of
+        an input file); {} when the file checksums say all. Called right after `load_records`."""
         return {}
 
     # --- prompts and generation ------------------------------------------------------------------------------
@@ -250,8 +253,11 @@ class Benchmark:
 
     # --- report ----------------------------------------------------------------------------------------------
 
-    def report_sections(self, runs: Sequence[RunView]) -> list[ReportSection]:
-        """Figures for `longeval report --plot` (e.g. a length curve); [] when the runs give nothing to draw."""
+    def report_sections(self, runs: Sequence[RunView], options: Mapping[str, Any] | None = None
+                        ) -> list[ReportSection]:
+        """Sections for `longeval report`: each one's text goes into the report, its figure is written with
+        --plot (e.g. a length curve); [] when the runs give nothing to show. `options`: the report's settings
+        a family may use (`threshold`: report --threshold, e.g. RULER's effective-length threshold)."""
         return []
 
     def short_context_scores(self, run: RunView) -> dict[str, float]:

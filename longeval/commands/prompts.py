@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an option of the tasks' benchmark family (as `longeval run --option`)")
     parser.add_argument("--out", required=True, help="output .jsonl file, or - for stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from longeval.benchmarks import add_option_flags
+
+    add_option_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from longeval.benchmarks import benchmark_of
+    from longeval.benchmarks import benchmark_of, option_flags
     from longeval.errors import UserError
     from longeval.gguf import resolve_model
     from longeval.io import write_atomic
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from longeval.tasks import resolve_tasks
 
     tasks = resolve_tasks(args.tasks)
-    family_options = check_options(parse_options(args.option), tasks)
+    family_options = check_options({**parse_options(args.option), **option_flags(args)}, tasks)
     if args.max_length is not None and args.max_length < 2:
         raise UserError(f"--max-length must be at least 2, got {args.max_length}")
     if args.limit is not None and args.limit < 1:
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         budget, _ = unit.prompt_budget(task, tokenizer, wrapper, window, args.max_length)
         records = unit.load_records(task, source, args.limit,
                                     tokenizer=tokenizer, budget=budget,  # generated: fills budget
-                                    options=family_options[task.benchmark])
+                                    options={**family_options[task.benchmark], "chat_wrapper": wrapper})
         for record in tqdm(records, desc=task.name, unit="prompt", disable=args.no_progress, dynamic_ncols=True):
             prompt = unit.build_prompt(task, record, tokenizer, budget, wrapper)
             truncated += prompt.truncated

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="each measured score with its 95%% bootstrap interval over the records, and ▲/▼ on "
                         "scores that differ from the baseline run (--baseline, else the first run) by a paired test "
                         "significant after Holm; needs the runs' prediction files")
+    parser.add_argument("--threshold", type=float, metavar="POINTS",
+                        help="effective length: the longest length whose average stays above this (RULER: default "
+                        "85.6, Llama-2-7B-chat's 4k average)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         short_context=args.short_context,
         ci=args.ci,
+        family_options={"threshold": args.threshold} if args.threshold is not None else {},
     )
     for path in write_report(options):
         print(f"wrote {path}", file=sys.stderr)

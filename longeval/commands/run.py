@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests in flight (default: 8; at most --batch-size)")
     served.add_argument("--retries", type=int, metavar="N",
                         help="tries after a failed request (429, 5xx, timeout), with exponential backoff (default: 6)")
+    from longeval.benchmarks import add_option_flags
+
+    add_option_flags(parser)
     scale = parser.add_argument_group("scaling out (see the README's \"scaling out\" section)")
     scale.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                        help="run each grid cell as a Ray task: on the cluster at ADDRESS (HOST:PORT), or without "
@@ -94,6 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from longeval.backends import default_backend
     from longeval.backends.options import check_backend_takes, parse_engine_args
+    from longeval.benchmarks import option_flags
     from longeval.errors import UserError
     from longeval.grid import plan_cells, split_list
     from longeval.runner import RunRequest, parse_max_lengths, run_sweep
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, tasks=args.tasks, data=args.data, out=args.out, backend=backend, limit=args.limit,
         run_name=args.run_name, chat_template=args.chat_template, batch_size=args.batch_size,
         write_every=args.write_every, dtype=args.dtype, progress=not args.no_progress, backend_options=options,
-        benchmark_options=parse_options(args.option),
+        benchmark_options={**parse_options(args.option), **option_flags(args)},
     )
     models, methods = [str(m) for m in split_list(args.model, "--model")], args.method or [None]
     cells = plan_cells(base, models, methods, lengths)

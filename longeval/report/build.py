@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from longeval.benchmarks import Benchmark, all_benchmarks, benchmark_of
+from longeval.benchmarks import Benchmark, ReportSection, all_benchmarks, benchmark_of
 from longeval.errors import UserError
 from longeval.io import write_atomic
 from longeval.report.collect import RunResult, collect_runs, load_single_run
@@ -34,6 +35,7 @@ class ReportOptions:
     baseline: str | None = None
     short_context: bool = False
     ci: bool = False
+    family_options: dict[str, Any] = field(default_factory=dict)  # the families' report options, by dest
 
 
 def parse_formats(text: str) -> list[str]:
@@ -80,9 +82,13 @@ def build_report(options: ReportOptions, plot_dir: Path | None = None) -> tuple[
     if references and tasks is None and len(main.tasks) > len(suites()["paper12"]):
         report.notes.append("Published rows cover the paper's 12 tasks only, so their averages cover fewer tasks; "
                             "use --tasks paper12 to compare averages over the same tasks.")
+    # Each family's own sections: their text goes into the report, their figures are written with --plot.
+    sections = [section for unit in all_benchmarks().values()
+                for section in unit.report_sections(runs, options.family_options)]
+    report.notes.extend(section.text for section in sections if section.text)
     written: list[Path] = []
     if options.plot and plot_dir is not None:
-        written = _plots(options, runs, references, baseline_name, main, report, plot_dir)
+        written = _plots(options, runs, references, baseline_name, main, report, plot_dir, sections)
     return report, written
 
 
@@ -116,13 +122,13 @@ def _resolve_baseline(baseline: str | None, runs: list[RunResult]) -> str | None
 
 
 def _plots(options: ReportOptions, runs: list[RunResult], references: list[RunResult], baseline: str | None,
-           main: Leaderboard, report: Report, plot_dir: Path) -> list[Path]:
+           main: Leaderboard, report: Report, plot_dir: Path, sections: list[ReportSection]) -> list[Path]:
     from longeval.io import write_bytes_atomic
     from longeval.report.plots import plot_delta_heatmap, plot_macro_vs_length
 
     written = []
-    for unit in all_benchmarks().values():  # each family's own figures (passkey: length curve, depth map)
-        for section in unit.report_sections(runs):
+    for section in sections:  # each family's own figures (passkey: length curve, depth map; RULER: average)
+        if section.png:
             path = plot_dir / section.file_name
             write_bytes_atomic(path, section.png)
             written.append(path)

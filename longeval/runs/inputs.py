@@ -33,6 +33,7 @@ class RunInputs:
     model_name: str = ""  # the folder's name, or the hub repository's (a hub snapshot folder is named by its commit)
     hub: dict[str, str] = field(default_factory=dict)  # repo_id, revision, commit of a hub model; empty if local
     gguf: GGUFSource | None = None  # --model named a GGUF file, converted into model_dir
+    identity: dict[str, Any] = field(default_factory=dict)  # task -> its family's data_identity, for run.json
 
 
 def read_model_config(model: str) -> tuple[Path, dict[str, Any], str]:
@@ -156,20 +157,24 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     seconds["load_tokenizer"] = time.perf_counter() - started
     started = time.perf_counter()
     source = open_task_data(tasks, data)
-    records = {}
+    records, identity = {}, {}
     for task in tasks:
         unit = benchmark_of(task)
         records[task.name] = unit.load_records(
             task, source, limit, tokenizer=tokenizer,
             budget=generation_budget(task, tokenizer, wrapper, config, method, max_length),
-            options=family_options[task.benchmark])
+            options={**family_options[task.benchmark], "chat_wrapper": wrapper})
+        facts = unit.data_identity(task, records[task.name])
+        if facts:
+            identity[task.name] = facts
     seconds["load_data"] = time.perf_counter() - started
     started = time.perf_counter()
     weights = weights_fingerprint(model_dir)
     seconds["hash_weights"] = time.perf_counter() - started
     return RunInputs(model_dir=model_dir, config=config, config_sha256=config_sha, weights_sha256=weights,
                      tasks=tasks, method=method, source=source, records=records, tokenizer=tokenizer,
-                     wrapper=wrapper, model_name=resolved.name, hub=resolved.provenance(), gguf=gguf), seconds
+                     wrapper=wrapper, model_name=resolved.name, hub=resolved.provenance(), gguf=gguf,
+                     identity=identity), seconds
 
 
 def open_task_data(tasks: list[Task], data: str) -> DataSource:

@@ -64,6 +64,7 @@ class DataInfo:
     source: str | None = None
     sha256: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)  # task -> its family's data_identity (seed, inputs)
 
 
 @dataclass
@@ -145,7 +146,8 @@ class RunRecord:
                                 options=_dict(_get(doc, "backend", "options"))),
             versions={k: v for k, v in _dict(doc.get("versions")).items() if v is None or isinstance(v, str)},
             data=DataInfo(source=_str(_get(doc, "data", "source")), sha256=_str(_get(doc, "data", "sha256")),
-                          files={k: v for k, v in _dict(_get(doc, "data", "files")).items() if isinstance(v, str)}),
+                          files={k: v for k, v in _dict(_get(doc, "data", "files")).items() if isinstance(v, str)},
+                          identity=_dict(_get(doc, "data", "identity"))),
             tasks=[t for t in _list(doc.get("tasks")) if isinstance(t, str)],
             task_versions={k: v for k, v in _dict(doc.get("task_versions")).items() if _int(v) is not None},
             limit=_int(doc.get("limit")),

@@ -231,7 +231,8 @@ class LongBenchV2(Benchmark):
 
     # --- report ------------------------------------------------------------------------------------------------
 
-    def report_sections(self, runs: Sequence[RunView]) -> list[ReportSection]:
+    def report_sections(self, runs: Sequence[RunView], options: Mapping[str, Any] | None = None
+                        ) -> list[ReportSection]:
         from longeval.benchmarks.longbench_v2.report import length_bucket_plot
 
         png = length_bucket_plot(runs, [name for name in self.known_tasks()])

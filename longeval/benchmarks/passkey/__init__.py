@@ -60,7 +60,8 @@ class Passkey(LongBench):
         return [max((passkey_score(str(line["pred"]), str(answer)) for answer in line["answers"]), default=0.0)
                 for line in lines]
 
-    def report_sections(self, runs: Sequence[RunView]) -> list[ReportSection]:
+    def report_sections(self, runs: Sequence[RunView], options: Mapping[str, Any] | None = None
+                        ) -> list[ReportSection]:
         """Accuracy against prompt length (when the runs have several lengths) and the depth x length maps."""
         from longeval.benchmarks.passkey.report import plot_passkey_depths, plot_passkey_vs_length
 

@@ -21,3 +21,7 @@ in RULER's order, so the noise- and needle-haystack niah tasks, vt, cwe and fwe 
 5. Not carried: RULER's --remove_newline_tab option (off by default) and niah's token_position_answer field.
 The answer prefix ends every prompt after the chat wrapper, as RULER's prepare.py builds it.
 """
+
+from longeval.benchmarks.ruler.unit import Ruler
+
+__all__ = ["Ruler"]

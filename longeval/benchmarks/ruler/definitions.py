@@ -159,4 +159,5 @@ def builtin_tasks() -> dict[str, RulerTask]:
     """The 13 shipped RULER tasks by name (tasks/ruler/*.yaml)."""
     from longeval.tasks import builtin_tasks_dir
 
-    return {task.name: task for task in map(load_task_file, sorted((builtin_tasks_dir() / "ruler").glob("*.yaml")))}
+    files = sorted((builtin_tasks_dir() / "ruler").glob("ruler_*.yaml"))
+    return {task.name: task for task in map(load_task_file, files)}
