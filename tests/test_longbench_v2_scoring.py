@@ -172,3 +172,51 @@ def test_score_reads_official_pred_py_files(tmp_path, capsys):
             assert got == rows["compensated" if compensated else "plain"], (stem, compensated)
     out = capsys.readouterr().out
     assert "(cells: overall/easy/hard/short/medium/long" in out
+
+
+def test_the_v2_tasks_and_their_keys():
+    from longeval.tasks import get_task, suites
+
+    cot, rag = get_task("longbench_v2_cot"), get_task("longbench_v2_rag")
+    assert (cot.mode, cot.max_new_tokens, cot.answer_tokens) == ("cot", 1024, 128)  # pred.py's two budgets
+    assert get_task("longbench_v2").max_new_tokens == 128 and rag.rag_top_n >= 1
+    assert suites()["longbench-v2"] == ["longbench_v2", "longbench_v2_cot"]
+
+
+@pytest.mark.parametrize(("change", "field"), [({"mode": "fewshot"}, "mode"), ({"mode": "cot"}, "answer_prompt"),
+                                               ({"mode": "rag"}, "rag_top_n"), ({"answer_tokens": 0}, "answer_tokens")])
+def test_bad_v2_task_files_are_located(tmp_path, monkeypatch, change, field):
+    import longeval.tasks as tasks_module
+
+    monkeypatch.delenv(tasks_module.TASKS_PATH_ENV, raising=False)
+    monkeypatch.setattr(tasks_module, "_user_dirs", [])
+    doc = {"name": "my_v2", "version": 1, "benchmark": "longbench_v2", "mode": "0shot", "max_new_tokens": 128,
+           "prompt": "$DOC$ $Q$"} | change
+    (tmp_path / "my_v2.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    tasks_module.add_tasks_path(tmp_path)
+    try:
+        with pytest.raises(UserError) as err:
+            tasks_module.all_tasks()
+        assert "my_v2.yaml" in str(err.value) and f"'{field}'" in str(err.value)
+    finally:
+        tasks_module._user_dirs.clear()
+        tasks_module.clear_cache()
+
+
+def test_unit_groups_headline_and_official_file_names(tmp_path):
+    from longeval.benchmarks import get_benchmark
+    from longeval.tasks import get_task
+
+    unit = get_benchmark("longbench_v2")
+    lines = [prediction_line(_item(_id="a"), "c", "The correct answer is (B)"),
+             prediction_line(_item(_id="b", difficulty="hard", length="long"), "c", "x")]
+    groups = unit.record_groups(get_task("longbench_v2"), lines)
+    assert groups == {"overall": [0, 1], "easy": [0], "hard": [1], "short": [0], "medium": [], "long": [1]}
+    entry = unit.task_result(get_task("longbench_v2"), lines)
+    assert unit.headline(get_task("longbench_v2"), entry) == 50.0 and entry["details"]["counts"]["overall"] == 2
+    text = json.dumps(lines[0]) + "\n"
+    for stem, task in (("GLM-4-9B-Chat", "longbench_v2"), ("GLM-4-9B-Chat_cot", "longbench_v2_cot"),
+                       ("GLM-4-9B-Chat_no_context", "longbench_v2_nocontext"), ("m_rag_8", "longbench_v2_rag")):
+        found = unit.task_for_file(_write(tmp_path, stem, text))
+        assert found is not None and found.name == task
+    assert unit.task_for_file(_write(tmp_path, "trec", json.dumps({"pred": "x", "answers": ["y"]}) + "\n")) is None

@@ -73,16 +73,21 @@ def run(args: argparse.Namespace) -> int:
     from longeval.benchmarks import all_benchmarks
     from longeval.scoring import read_prediction_folder, score_loaded_folder, write_result
 
-    for unit in all_benchmarks().values():
+    units = all_benchmarks().values()
+    for unit in units:
         unit.configure_scoring(compensated=args.compensated)
-    # Validate every folder before writing anything: bad input leaves no (new) result.json behind.
-    loaded = [read_prediction_folder(Path(folder), e=args.e) for folder in args.folders]
-    for folder in loaded:
-        for path in folder.skipped:
-            print(f"longeval score: skipped {path}: not a LongBench task name", file=sys.stderr)
-    results = [score_loaded_folder(folder, e=args.e, progress=True) for folder in loaded]
-    for folder, result in zip(loaded, results, strict=True):
-        path = write_result(folder.path, result)
-        print(f"wrote {path}", file=sys.stderr)
+    try:
+        # Validate every folder before writing anything: bad input leaves no (new) result.json behind.
+        loaded = [read_prediction_folder(Path(folder), e=args.e) for folder in args.folders]
+        for folder in loaded:
+            for path in folder.skipped:
+                print(f"longeval score: skipped {path}: not a LongBench task name", file=sys.stderr)
+        results = [score_loaded_folder(folder, e=args.e, progress=True) for folder in loaded]
+        for folder, result in zip(loaded, results, strict=True):
+            path = write_result(folder.path, result)
+            print(f"wrote {path}", file=sys.stderr)
+    finally:  # the units outlive the command (library use, tests): back to the defaults
+        for unit in units:
+            unit.configure_scoring()
     print(format_table(_column_names([f.path for f in loaded]), results, e=args.e))
     return 0
