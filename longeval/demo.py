@@ -23,6 +23,8 @@ from pathlib import Path
 from longeval.backends import default_backend
 from longeval.engine_logs import route_engine_logs
 from longeval.runner import RunRequest, run, run_sweep
+from longeval.runs.folder import RunFolderView
+from longeval.runs.record import RunRecord
 from longeval.smollm2 import smollm2_gguf  # the real model (tests import it from here too)
 
 # Short-answer tasks (32-64 new tokens), two of them with the chat wrapper and two without.
@@ -98,7 +100,7 @@ def run_real_demo(out: Path, *, backend: str | None = None, methods: tuple[str, 
          f"tokens, {records} key depth{'s' * (records > 1)} each, methods {', '.join(methods)}, backend {backend}.\n"
          f"model: {gguf} (converted once into {model}); outputs under {out}")
     curves: dict[str, list[Path]] = {}
-    infos: list[dict] = []
+    run_records: list[RunRecord] = []
     for spec in methods:
         started = time.perf_counter()
         requests = [RunRequest(model=str(gguf), method=spec, tasks=REAL_TASK, data="generated", out=out / "runs",
@@ -108,7 +110,7 @@ def run_real_demo(out: Path, *, backend: str | None = None, methods: tuple[str, 
         outcomes = run_sweep(requests, on_event=echo)
         timings[spec] = time.perf_counter() - started
         curves[spec] = [outcome.folder for outcome in outcomes]
-        infos += [outcome.info for outcome in outcomes]
+        run_records += [outcome.record for outcome in outcomes]
     from longeval.report.build import ReportOptions, write_report
 
     echo("")
@@ -118,7 +120,7 @@ def run_real_demo(out: Path, *, backend: str | None = None, methods: tuple[str, 
          "passkey_depth_length.png)\n")
     table = print_passkey_curve(curves, echo, window=window)
     echo("")
-    print_run_stats(infos, echo)
+    print_run_stats(run_records, echo)
     timings["total"] = time.perf_counter() - begun
     echo(real_reading(table, window, timings["total"]))
     return timings
@@ -162,7 +164,7 @@ def print_passkey_curve(curves: dict[str, list[Path]], echo: Callable[[str], Non
     for label, folders in curves.items():
         by_length: dict[int, list[float]] = {}
         for folder in folders:
-            for (length, _), value in cell_scores(folder / "pred" / f"{REAL_TASK}.jsonl").items():
+            for (length, _), value in cell_scores(RunFolderView(folder).pred_file(REAL_TASK)).items():
                 by_length.setdefault(length, []).append(value)
         table[label] = {length: sum(v) / len(v) for length, v in by_length.items()}
     lengths = sorted({n for row in table.values() for n in row})
@@ -232,19 +234,19 @@ def make_demo_data(folder: Path, *, records: int = RECORDS_PER_TASK, seed: int =
     return folder
 
 
-def print_run_stats(infos: list[dict], echo: Callable[[str], None]) -> None:
+def print_run_stats(records: list[RunRecord], echo: Callable[[str], None]) -> None:
     """What each run fed the engine and how long it took: longer windows keep more of each record (fewer tokens
     cut away); a long prompt's time is its prefill."""
-    width = max(22, *(len(info["run_name"]) + 2 for info in infos))
+    width = max(22, *(len(record.run_name) + 2 for record in records))
     echo(f"{'run':<{width}}{'positions':>10}{'budget':>8}{'truncated':>11}{'prompt tok':>12}{'new tok':>9}"
          f"{'generate s':>12}")
-    for info in infos:
-        truncated = sum(info["truncated"].values())
-        total = sum(c["total"] for c in info.get("records", {}).values())
-        seconds = info.get("timing", {}).get("generate")
-        echo(f"{info['run_name']:<{width}}{info['engine_max_length']:>10}{max(info['prompt_max_length'].values()):>8}"
-             f"{f'{truncated}/{total}':>11}{info['tokens']['prompt']:>12}{info['tokens']['generated']:>9}"
-             f"{f'{seconds:.1f}' if seconds is not None else '-':>12}")
+    for record in records:
+        truncated = sum(record.truncated.values())
+        total = sum(count.total for count in record.records.values())
+        seconds = record.timing.get("generate")
+        echo(f"{record.run_name:<{width}}{record.engine_max_length or 0:>10}"
+             f"{max(record.prompt_max_length.values()):>8}{f'{truncated}/{total}':>11}{record.tokens.prompt:>12}"
+             f"{record.tokens.generated:>9}{f'{seconds:.1f}' if seconds is not None else '-':>12}")
 
 
 def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None,
@@ -266,7 +268,7 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
          f"backend {backend}; outputs under {out}")
     runs_dir = out / "runs"
     folders: list[Path] = []
-    infos: list[dict] = []
+    run_records: list[RunRecord] = []
     for spec in methods:
         length = None if spec == "none" else EXTENDED_LENGTH
         started = time.perf_counter()
@@ -275,7 +277,7 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
                                  run_name=f"tiny_{spec}_{length or 'auto'}_{backend}"), on_event=echo)
         timings[spec] = time.perf_counter() - started
         folders.append(outcome.folder)
-        infos.append(outcome.info)
+        run_records.append(outcome.record)
     echo("")
     from longeval.report.build import ReportOptions, write_report
 
@@ -284,6 +286,6 @@ def run_demo(out: Path, *, cache: Path | None = None, backend: str | None = None
                                out=str(out / "report")))
     echo(f"\nleaderboard: {out / 'report' / 'leaderboard.md'}")
     echo("")
-    print_run_stats(infos, echo)
+    print_run_stats(run_records, echo)
     echo("(random weights: the scores are noise; the demo shows the pipeline, not a result)")
     return timings

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from longeval.errors import UserError
-from longeval.runner import RunRequest
+from longeval.runner import RunOutcome, RunRequest
+from longeval.runs.record import RunRecord
 
 
 @dataclass
@@ -30,7 +31,7 @@ class CellOutcome:
     done: int = 0
     total: int = 0
     result: dict[str, Any] | None = None
-    info: dict[str, Any] | None = None
+    record: RunRecord | None = None  # run.json as the run left it
     error: str | None = None
     user_error: bool = False  # the error is bad input (exit 2), not a crash (exit 1)
     seconds: float = 0.0
@@ -122,11 +123,12 @@ def failed(request: RunRequest, exc: Exception, seconds: float) -> CellOutcome:
     return CellOutcome(request, "failed", error=f"{type(exc).__name__}: {first_line(exc)}", seconds=seconds)
 
 
-def finished(request: RunRequest, outcome: Any, seconds: float) -> CellOutcome:
-    counts = outcome.info.get("records", {}).values()
-    return CellOutcome(request, str(outcome.info.get("status", "partial")), folder=outcome.folder,
-                       done=sum(c["done"] for c in counts), total=sum(c["total"] for c in counts),
-                       result=outcome.result, info=outcome.info, seconds=seconds)
+def finished(request: RunRequest, outcome: RunOutcome, seconds: float) -> CellOutcome:
+    record = outcome.record
+    counts = record.records.values()
+    return CellOutcome(request, record.status or "partial", folder=outcome.folder,
+                       done=sum(c.done for c in counts), total=sum(c.total for c in counts),
+                       result=outcome.result, record=record, seconds=seconds)
 
 
 def cell_label(request: RunRequest) -> str:

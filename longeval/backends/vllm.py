@@ -193,9 +193,7 @@ class VLLMBackend:
         for output in outputs:
             token_ids = list(output.outputs[0].token_ids)
             text = self._tokenizer.decode(token_ids, skip_special_tokens=True)
-            generations.append(Generation(token_ids=token_ids, text=text,
-                                          stats={"prompt_tokens": float(len(output.prompt_token_ids or ())),
-                                                 "generated_tokens": float(len(token_ids))}))
+            generations.append(Generation(token_ids=token_ids, text=text))
         return generations
 
     def prompt_logprobs(self, prompts: Sequence[Sequence[int]]) -> list[list[float]]:

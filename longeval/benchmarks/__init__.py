@@ -65,9 +65,14 @@ def _load() -> None:
 
 
 def all_benchmarks() -> dict[str, Benchmark]:
-    """Every registered family by name (built-ins, then plugins)."""
+    """Every registered family by name: built-ins by name, then plugins by name (whatever order they were
+    imported in, so that report columns and messages do not depend on it)."""
     _load()
-    return dict(_REGISTRY)
+
+    def rank(unit: Benchmark) -> tuple[bool, str]:
+        return (not type(unit).__module__.startswith(f"{__name__}."), unit.name)
+
+    return {unit.name: unit for unit in sorted(_REGISTRY.values(), key=rank)}
 
 
 def get_benchmark(name: str) -> Benchmark:
@@ -92,7 +97,7 @@ def result_details() -> tuple[str, ...]:
 def default_benchmark() -> Benchmark:
     """The family of task files that name none (written before families existed)."""
     _load()
-    for unit in _REGISTRY.values():
+    for unit in all_benchmarks().values():
         if unit.default_for_untagged:
             return unit
     raise UserError("no benchmark takes task files without a `benchmark:` key")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from longeval.runs.record import RunRecord
+
 HELP = "run LongBench tasks on a checkpoint with a method: pred/<task>.jsonl, result.json, run.json (resumable)"
 DESCRIPTION = HELP + """
 
@@ -137,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is None and len(models) == 1 and len(methods) == 1:
         # One run or a length sweep of one method: one engine for every length (not for dynamic-ntk, whose RoPE
         # depends on the length: runs.engines decides).
-        outcomes = run_sweep(cells, on_result=lambda outcome: print(outcome_line(outcome.folder, outcome.info)))
+        outcomes = run_sweep(cells, on_result=lambda outcome: print(outcome_line(outcome.folder, outcome.record)))
         print()
-        print(score_table([o.folder.name for o in outcomes], [o.result for o in outcomes], [o.info for o in outcomes]))
+        print(score_table([o.folder.name for o in outcomes], [o.result for o in outcomes]))
         return 0
     return run_grid(cells, args.ray)
 
@@ -163,7 +165,7 @@ def run_grid(cells: list, ray_address: str | None) -> int:
         if outcome.status == "failed":
             print(f"{cell_label(outcome.request)}: failed: {outcome.error}", flush=True)
         else:
-            print(outcome_line(outcome.folder, outcome.info), flush=True)
+            print(outcome_line(outcome.folder, outcome.record), flush=True)
 
     if ray_address is None:
         outcomes = run_sequential(cells, report)
@@ -174,20 +176,25 @@ def run_grid(cells: list, ray_address: str | None) -> int:
     ran = [o for o in outcomes if o.folder is not None and o.result is not None]
     if ran:
         print()
-        print(score_table([o.folder.name for o in ran if o.folder], [o.result for o in ran], [o.info for o in ran]))
+        print(score_table([o.folder.name for o in ran if o.folder], [o.result for o in ran]))
     return exit_code(outcomes)
 
 
-def score_table(names: list, results: list, infos: list) -> str:
+def score_table(names: list, results: list) -> str:
     from longeval.commands.score import format_table
 
     return format_table(names, results, e=any(isinstance(v, dict) for result in results for v in result.values()))
 
 
-def outcome_line(folder: Path, info: dict) -> str:
-    """Where the scores are, or how far a run got and how to finish it."""
-    counts = info.get("records", {}).values()
-    done, total = sum(c["done"] for c in counts), sum(c["total"] for c in counts)
-    if info.get("status") == "complete":
-        return f"{folder}: complete, {done} predictions; scores in {folder / 'pred' / 'result.json'}"
+def outcome_line(folder: Path, record: RunRecord | dict) -> str:
+    """Where the scores are, or how far a run got and how to finish it (from run.json, typed or as read)."""
+    from longeval.runs.folder import RunFolderView
+
+    view = RunFolderView(folder)
+    if not isinstance(record, RunRecord):
+        record = RunRecord.from_json(record, view.run_json)
+    counts = record.records.values()
+    done, total = sum(c.done for c in counts), sum(c.total for c in counts)
+    if record.status == "complete":
+        return f"{folder}: complete, {done} predictions; scores in {view.result_json}"
     return f"{folder}: partial, {done} of {total} predictions; run the same command again to resume"

@@ -18,6 +18,7 @@ from typing import Any
 
 from longeval.benchmarks import benchmark_of, result_buckets, result_details
 from longeval.errors import UserError
+from longeval.runs.folder import RESULT_JSON, RunFolderView
 from longeval.runs.record import MethodInfo, RunRecord
 from longeval.tasks import all_tasks
 
@@ -151,20 +152,20 @@ def _collect_one(path: Path) -> list[RunResult]:
 
 def _run_in_folder(folder: Path) -> RunResult | None:
     """The run stored in this folder, or None when the folder holds no run itself."""
-    if (folder / "run.json").is_file():
-        return _measured_run(folder)
-    if folder.name == "pred" and (folder.parent / "run.json").is_file():
-        return _measured_run(folder.parent)
-    if (folder / "result.json").is_file():
-        return _plain_run(folder, folder / "result.json")
-    if (folder / "pred" / "result.json").is_file():
-        return _plain_run(folder, folder / "pred" / "result.json")
+    run = RunFolderView.of(folder)
+    if run is not None:
+        return _measured_run(run)
+    if (folder / RESULT_JSON).is_file():
+        return _plain_run(folder, folder / RESULT_JSON)
+    if RunFolderView(folder).result_json.is_file():
+        return _plain_run(folder, RunFolderView(folder).result_json)
     return None
 
 
-def _measured_run(folder: Path) -> RunResult:
-    record = RunRecord.from_json(_read_json(folder / "run.json"), folder / "run.json")
-    result = folder / "pred" / "result.json"
+def _measured_run(run: RunFolderView) -> RunResult:
+    folder = run.path
+    record = RunRecord.from_json(_read_json(run.run_json), run.run_json)
+    result = run.result_json
     if not result.is_file():
         raise UserError("run has no pred/result.json yet (score it with `longeval score`)", path=folder)
     scores, buckets = parse_result(_read_json(result), result)
@@ -178,7 +179,7 @@ def _measured_run(folder: Path) -> RunResult:
         status=record.status,
         limit=record.limit,
         path=str(folder),
-        pred_dir=str(folder / "pred"),
+        pred_dir=str(run.pred_dir),
         data_files=dict(record.data.files),
     )
 

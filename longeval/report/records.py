@@ -17,6 +17,7 @@ from typing import Any
 
 from longeval.benchmarks import benchmark_of
 from longeval.errors import UserError
+from longeval.runs.folder import RunFolderView
 from longeval.scoring import as_variant, task_for_file
 from longeval.tasks import Task
 
@@ -51,23 +52,16 @@ def locate(path: str | Path) -> tuple[str, Path]:
         raise UserError("no such run or prediction folder", path=folder)
     if not folder.is_dir():
         raise UserError("expected a run folder or a prediction folder", path=folder)
-    run_root = folder.parent if folder.name == "pred" and (folder.parent / "run.json").is_file() else folder
-    if (run_root / "run.json").is_file():
-        return _run_name(run_root), run_root / "pred"
-    if not any(folder.glob("*.jsonl")) and (folder / "pred").is_dir():
-        return folder.name, folder / "pred"
+    run = RunFolderView.of(folder)
+    if run is not None:
+        return _run_name(run), run.pred_dir
+    if not any(folder.glob("*.jsonl")) and RunFolderView(folder).pred_dir.is_dir():
+        return folder.name, RunFolderView(folder).pred_dir
     return folder.name, folder
 
 
-def _run_name(folder: Path) -> str:
-    from longeval.runs.record import RunRecord
-
-    try:
-        record = RunRecord.from_json(json.loads((folder / "run.json").read_text(encoding="utf-8")),
-                                     folder / "run.json")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read run.json ({exc})", path=folder / "run.json") from None
-    return record.run_name or folder.name
+def _run_name(run: RunFolderView) -> str:
+    return run.record().run_name or run.path.name
 
 
 def read_run(path: str | Path, tasks: list[str] | None = None) -> RunRecords:

@@ -33,7 +33,6 @@ class Engines:
 
     lengths: dict[str, int] = field(default_factory=dict)  # key -> the longest sequence any run of it needs
     live: dict[str, Any] = field(default_factory=dict)
-    starts: int = 0
 
     def reserve(self, key: str, length: int) -> None:
         """Announce a run before any engine starts, so a shared engine is built long enough for all of them."""
@@ -56,7 +55,6 @@ class Engines:
                                batch_size=request.batch_size, progress=request.progress,
                                **request.backend_options)
         timer.add("engine_load", started)
-        self.starts += 1
         self.live[key] = backend
         return backend, False
 

@@ -31,6 +31,52 @@ from longeval.tasks import Task
 PRED_FIELDS = ("pred", "_id")
 LEDGER = "ledger.jsonl"
 LOCK = "run.lock"
+PRED_DIR = "pred"
+RESULT_JSON = "result.json"
+
+
+@dataclass(frozen=True)
+class RunFolderView:
+    """A run folder's layout, read-only: where each of its files is (what report, demo and the commands read).
+    `RunFolder` below is the one writer."""
+
+    path: Path
+
+    @property
+    def pred_dir(self) -> Path:
+        return self.path / PRED_DIR
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    @property
+    def result_json(self) -> Path:
+        return self.pred_dir / RESULT_JSON
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.path / LEDGER
+
+    def pred_file(self, stem: str) -> Path:
+        return self.pred_dir / f"{stem}.jsonl"
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a run (its run.json)."""
+        return self.run_json.is_file()
+
+    def record(self) -> RunRecord:
+        """run.json, typed (a folder written by any earlier version loads; malformed JSON is a UserError)."""
+        return RunRecord.load(self.run_json)
+
+    @classmethod
+    def of(cls, path: str | Path) -> RunFolderView | None:
+        """The run a path names: a run folder or its pred/ folder; None when it is neither."""
+        folder = Path(path)
+        for candidate in (folder, folder.parent) if folder.name == PRED_DIR else (folder,):
+            if (candidate / RUN_JSON).is_file():
+                return cls(candidate)
+        return None
 
 
 def read_finished(path: Path) -> dict[str, dict[str, Any]]:
@@ -120,19 +166,23 @@ class RunFolder:
     done: dict[str, dict[str, LedgerEntry]] = field(default_factory=dict)
 
     @property
+    def view(self) -> RunFolderView:
+        return RunFolderView(self.path)
+
+    @property
     def pred_dir(self) -> Path:
-        return self.path / "pred"
+        return self.view.pred_dir
 
     @property
     def run_json(self) -> Path:
-        return self.path / RUN_JSON
+        return self.view.run_json
 
     @property
     def ledger_path(self) -> Path:
-        return self.path / LEDGER
+        return self.view.ledger_path
 
     def pred_file(self, base: str) -> Path:
-        return self.pred_dir / f"{base}.jsonl"
+        return self.view.pred_file(base)
 
     # ------------------------------------------------------------------------------------------- open and close
 
