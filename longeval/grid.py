@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longeval.backends.build import backend_class
 from longeval.errors import UserError
 from longeval.runner import RunOutcome, RunRequest
 from longeval.runs.record import RunRecord
@@ -190,7 +191,7 @@ def run_on_ray(cells: Sequence[RunRequest], address: str | None,
             options = cell.backend_options
             # With data parallelism the cell's engines are actors that ask for the GPUs; the cell itself needs none.
             gpus = 0 if (options.get("data_parallel_size") or 1) > 1 else gpus_per_engine(ray, options)
-            if cell.backend not in ("vllm", "hf"):  # an engine elsewhere (a served model) needs no local GPU
+            if not backend_class(cell.backend).local_engine:  # a served model or the echo engine: no local GPU
                 gpus = 0
             ref = task.options(num_gpus=gpus, max_retries=0, runtime_env=runtime_env()).remote(
                 dataclasses.replace(cell, progress=False))

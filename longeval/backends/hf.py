@@ -90,6 +90,8 @@ class HFBackend:
     """Backend protocol over transformers (see backends/base.py)."""
 
     name = "hf"
+    local_engine = True
+    accepted_options = frozenset({"data_parallel_size"})
 
     def __init__(self, model_path: str | Path, method: Method | None = None, max_length: int | None = None,
                  dtype: str = "auto", device: str = "auto", batch_size: int = 8) -> None:

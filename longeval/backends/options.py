@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from longeval.backends.build import BACKENDS, backend_class
 from longeval.errors import UserError
 
 
@@ -23,7 +24,6 @@ class EngineOption:
     """One user-settable engine option: its flag and the backends that take it."""
 
     flag: str
-    backends: tuple[str, ...]
     keyword: str = ""  # the backend's keyword argument, when not the flag's own name
 
     @property
@@ -32,23 +32,23 @@ class EngineOption:
 
 
 OPTIONS: tuple[EngineOption, ...] = (
-    EngineOption("--tensor-parallel-size", ("vllm",)),
-    EngineOption("--pipeline-parallel-size", ("vllm",)),
-    EngineOption("--distributed-executor-backend", ("vllm",)),
-    EngineOption("--gpu-memory-utilization", ("vllm",)),
-    EngineOption("--max-num-seqs", ("vllm",)),
-    EngineOption("--enable-prefix-caching", ("vllm",)),
-    EngineOption("--engine-arg", ("vllm",), keyword="engine_args"),
+    EngineOption("--tensor-parallel-size"),
+    EngineOption("--pipeline-parallel-size"),
+    EngineOption("--distributed-executor-backend"),
+    EngineOption("--gpu-memory-utilization"),
+    EngineOption("--max-num-seqs"),
+    EngineOption("--enable-prefix-caching"),
+    EngineOption("--engine-arg", keyword="engine_args"),
     # Sampling instead of greedy decoding (LongBench v2's official setting: temperature 0.1); seeded per request.
-    EngineOption("--temperature", ("vllm",)),
-    EngineOption("--seed", ("vllm",)),
+    EngineOption("--temperature"),
+    EngineOption("--seed"),
     # longeval's own data parallelism (Ray actors, one engine each): any local engine.
-    EngineOption("--data-parallel-size", ("vllm", "hf", "echo")),
+    EngineOption("--data-parallel-size"),
     # A served model (backends/served.py); the server address is not part of the run's identity.
-    EngineOption("--base-url", ("openai",)),
-    EngineOption("--api-key-env", ("openai",)),
-    EngineOption("--concurrency", ("openai",)),
-    EngineOption("--retries", ("openai",)),
+    EngineOption("--base-url"),
+    EngineOption("--api-key-env"),
+    EngineOption("--concurrency"),
+    EngineOption("--retries"),
 )
 BY_KEY = {option.key: option for option in OPTIONS}
 
@@ -75,9 +75,9 @@ def check_backend_takes(backend: str, options: Mapping[str, Any]) -> None:
     for key, value in options.items():
         option = BY_KEY.get(key)
         unset = value is None or (isinstance(value, dict | list) and not value)
-        if option is None or unset or backend in option.backends:
+        if option is None or unset or key in backend_class(backend).accepted_options:
             continue
-        takers = " or ".join(f"--backend {name}" for name in option.backends)
+        takers = " or ".join(f"--backend {name}" for name in BACKENDS if key in backend_class(name).accepted_options)
         raise UserError(f"{option.flag} is an option of {takers}; --backend {backend} does not take it "
                         "(leave it out)")
 

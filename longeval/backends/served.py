@@ -158,6 +158,8 @@ class ServedBackend:
     """Greedy completions from a served model; `method` and `max_length` are what the run needs of the server."""
 
     name = "openai"
+    local_engine = False  # the model runs on the server
+    accepted_options = frozenset({"base_url", "api_key_env", "concurrency", "retries"})
 
     def __init__(self, model_path: str | Path, base_url: str | None = None, method: Any = None,
                  max_length: int | None = None, dtype: str = "auto", api_key_env: str | None = None,

@@ -96,6 +96,11 @@ class VLLMBackend:
     """A vLLM engine with the checkpoint extended by `method` (default: what its config carries)."""
 
     name = "vllm"
+    # Capabilities (longeval.backends.base): an engine on this machine's devices, with these engine options.
+    local_engine = True
+    accepted_options = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend",
+                                "gpu_memory_utilization", "max_num_seqs", "enable_prefix_caching", "engine_args",
+                                "temperature", "seed", "data_parallel_size"})
 
     def __init__(self, model_path: str | Path, method: Method | None = None, max_length: int | None = None,
                  dtype: str = "auto", tensor_parallel_size: int | None = None,

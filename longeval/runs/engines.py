@@ -44,8 +44,9 @@ class Engines:
             return self.live[key], True
         self.close()
         from longeval.backends import make_backend
+        from longeval.backends.build import backend_class
 
-        if not request.progress and request.backend in ("hf", "vllm"):  # also transformers' "Loading weights" bar
+        if not request.progress and backend_class(request.backend).local_engine:  # transformers' loading bars too
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()
