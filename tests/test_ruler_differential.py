@@ -28,7 +28,8 @@ from longeval.benchmarks.ruler.generate import generate_samples, token_counter
 from longeval.benchmarks.ruler.inputs import RulerInputs
 from tests.ruler_support import essays_folder, ruler_reference
 
-pytestmark = [pytest.mark.engine, pytest.mark.fidelity]
+# Not marked `fidelity`: it needs ../shared, and no fidelity test may (the golden fixtures carry the rest).
+pytestmark = pytest.mark.engine
 
 SCRIPTS = {"niah": "niah", "variable_tracking": "variable_tracking",
            "common_words_extraction": "common_words_extraction", "freq_words_extraction": "freq_words_extraction"}
