@@ -62,14 +62,18 @@ class FweMaker:
         random.Random(self.seed).shuffle(words)
         return self.template.format(context=" ".join(words), query=""), self.vocab[1:4]
 
-    def sized(self, limit: int, num_words: int, step: int, count: Counter) -> tuple[str, Any, int]:
-        """A new vocabulary, then RULER's search: up from limit/6 words (num_words < 0) or down from num_words."""
+    def sized(self, limit: int, num_words: int, step: int, count: Counter) -> tuple[str, Any, int, int]:
+        """A new vocabulary, then RULER's search: up from limit/6 words (num_words < 0) or down from num_words.
+        Returns (text, answer, words, tokens); tokens is -1 after the upward search (that text is not counted)."""
         self.new_vocab()
+        tokens = -1
         if num_words > 0:
             text, answer = self.text(num_words)
-            while count(text) > limit:
+            tokens = count(text)
+            while tokens > limit:
                 num_words -= step
                 text, answer = self.text(num_words)
+                tokens = count(text)
         else:
             num_words = limit // self.word_length
             text, answer = self.text(num_words)
@@ -77,8 +81,8 @@ class FweMaker:
                 num_words += step
                 text, answer = self.text(num_words)
             num_words -= step
-        text, answer = self.text(num_words)
-        return text, answer, num_words
+            text, answer = self.text(num_words)
+        return text, answer, num_words, tokens
 
 
 def generate(task: RulerTask, count: Counter, max_length: int, seed: int, num_samples: int,
@@ -88,10 +92,10 @@ def generate(task: RulerTask, count: Counter, max_length: int, seed: int, num_sa
     vocab_size = int(task.args["vocab_size"])
     make = FweMaker(task, frame, seed, limit // 50 if vocab_size == -1 else vocab_size)
     step = max(1, limit // 32)
-    _, _, num_words = make.sized(limit, -1, step, count)
+    _, _, num_words, _ = make.sized(limit, -1, step, count)
     samples = []
     for _ in range(num_samples):
-        text, outputs, _ = make.sized(limit, num_words, step, count)
+        text, outputs, _, tokens = make.sized(limit, num_words, step, count)
         prompt, prefix = split_answer_prefix(text, task.answer_prefix)
-        samples.append(Sample(prompt, prefix, list(outputs), count(text) + task.tokens_to_generate))
+        samples.append(Sample(prompt, prefix, list(outputs), tokens + task.tokens_to_generate))
     return samples

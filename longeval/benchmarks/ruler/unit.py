@@ -58,6 +58,8 @@ class Ruler(Benchmark):
     """RULER (NVIDIA/RULER): 13 synthetic tasks at a chosen length; effective length in the report."""
 
     name = "ruler"
+    title = "RULER"
+    own_length_chart = True  # its report section draws the RULER average against length
     task_class = RulerTaskFile
     task_keys: ClassVar[dict[str, KeySpec]] = {
         "ruler_name": KeySpec((str,), "RULER's task name"),
