@@ -103,8 +103,9 @@ def test_an_unknown_family_in_a_task_file_is_a_located_error(tmp_path, monkeypat
 
 
 def test_family_options_are_parsed_checked_and_sorted_by_family():
+    from longeval.benchmarks import parse_options
     from longeval.benchmarks.base import KeySpec
-    from longeval.runs.inputs import check_options, parse_options
+    from longeval.runs.inputs import check_options
 
     assert parse_options(["k=8", "flag=true", "path=/x/y", "empty="]) == {
         "k": 8, "flag": True, "path": "/x/y", "empty": ""}

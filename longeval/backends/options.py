@@ -30,6 +30,11 @@ class EngineOption:
     def key(self) -> str:
         return self.keyword or self.flag.removeprefix("--").replace("-", "_")
 
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The backends that take it, as their classes declare (`accepted_options`)."""
+        return tuple(name for name in BACKENDS if self.key in backend_class(name).accepted_options)
+
 
 OPTIONS: tuple[EngineOption, ...] = (
     EngineOption("--tensor-parallel-size"),
@@ -77,7 +82,7 @@ def check_backend_takes(backend: str, options: Mapping[str, Any]) -> None:
         unset = value is None or (isinstance(value, dict | list) and not value)
         if option is None or unset or key in backend_class(backend).accepted_options:
             continue
-        takers = " or ".join(f"--backend {name}" for name in BACKENDS if key in backend_class(name).accepted_options)
+        takers = " or ".join(f"--backend {name}" for name in option.backends)
         raise UserError(f"{option.flag} is an option of {takers}; --backend {backend} does not take it "
                         "(leave it out)")
 

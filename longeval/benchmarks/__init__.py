@@ -109,6 +109,23 @@ def benchmark_of(task: Task) -> Benchmark:
 
 
 
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`--option KEY=VALUE` pairs: the value read as a YAML scalar (8 -> 8, true -> True, text stays text)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option takes KEY=VALUE, got '{pair}'", field="--option")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        out[key.strip()] = value if isinstance(value, str | int | float | bool) else text
+    return out
+
+
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
     """Each family's options (`Benchmark.options`) also as a flag of its own: `ruler_essays` -> --ruler-essays,
     the same as --option ruler_essays=VALUE. One argument group per family that has any."""
@@ -122,8 +139,6 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
 
 def option_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The family options given as their own flags, read as --option reads a value (a YAML scalar)."""
-    from longeval.runs.inputs import parse_options
-
     given = [f"{key.removeprefix('option__')}={value}" for key, value in vars(args).items()
              if key.startswith("option__") and value is not None]
     return parse_options(given)

@@ -42,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from longeval.benchmarks import benchmark_of, option_flags
+    from longeval.benchmarks import benchmark_of, option_flags, parse_options
     from longeval.errors import UserError
     from longeval.gguf import resolve_model
     from longeval.io import write_atomic
     from longeval.prompts import load_tokenizer, resolve_chat_wrapper
-    from longeval.runs.inputs import check_options, open_task_data, parse_options
+    from longeval.runs.inputs import check_options, open_task_data
     from longeval.tasks import resolve_tasks
 
     tasks = resolve_tasks(args.tasks)

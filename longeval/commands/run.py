@@ -99,11 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from longeval.backends import default_backend
     from longeval.backends.options import check_backend_takes, parse_engine_args
-    from longeval.benchmarks import option_flags
+    from longeval.benchmarks import option_flags, parse_options
     from longeval.errors import UserError
     from longeval.grid import plan_cells, split_list
     from longeval.runner import RunRequest, parse_max_lengths, run_sweep
-    from longeval.runs.inputs import parse_options
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")

@@ -77,23 +77,6 @@ def resolve_run_tasks(spec: str) -> list[Task]:
     return tasks
 
 
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """`--option KEY=VALUE` pairs: the value read as a YAML scalar (8 -> 8, true -> True, text stays text)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--option takes KEY=VALUE, got '{pair}'", field="--option")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
-        out[key.strip()] = value if isinstance(value, str | int | float | bool) else text
-    return out
-
-
 def check_options(options: dict[str, Any], tasks: list[Task]) -> dict[str, dict[str, Any]]:
     """Each family's options among `options` (family name -> its options), checked against what the families of
     the run's tasks declare (`Benchmark.options`); an option no family takes is a UserError naming the known."""
