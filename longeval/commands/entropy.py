@@ -31,7 +31,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="checkpoint folder (transformers layout)")
+    parser.add_argument("--model", required=True, help="checkpoint folder, .gguf file (converted once) or hub id "
+                        "org/name[@revision]")
     parser.add_argument("--method", action="append", default=None, metavar="SPEC",
                         help="method spec NAME[:key=value,...]; repeat for several (default: the checkpoint's own)")
     parser.add_argument("--lengths", default="4096,8192,16384", help="comma list of context lengths in tokens")
@@ -105,10 +106,12 @@ def run(args: argparse.Namespace) -> int:
     from longeval.analysis.entropy import instrument, measure
     from longeval.analysis.entropy_inputs import longbench_documents, text_file_documents, token_windows
     from longeval.backends.hf import extended_config, load_hf_model
+    from longeval.checkpoint import resolve_checkpoint
     from longeval.methods import parse_method
     from longeval.prompts import load_tokenizer
 
-    model_path = Path(args.model)
+    checkpoint = resolve_checkpoint(args.model)
+    model_path = checkpoint.folder
     methods = [parse_method(spec) for spec in args.method] if args.method else [None]
     tokenizer = load_tokenizer(str(model_path))
     if args.text:
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
         transformers_logging.disable_progress_bar()
 
-    model_name = model_path.resolve().name
+    model_name = checkpoint.name
     summary: list[dict[str, object]] = []
     per_head: list[dict[str, object]] = []
     out = Path(args.out)

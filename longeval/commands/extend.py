@@ -96,12 +96,13 @@ def _write_checkpoint(base: Path, out: Path, config: dict, max_length: int) -> t
 
 
 def run(args: argparse.Namespace) -> int:
-    from longeval.gguf import resolve_model
+    from longeval.checkpoint import resolve_checkpoint
     from longeval.io import current_umask
     from longeval.methods import UNBOUNDED, parse_method
     from longeval.methods.config import read_config
 
-    (base, gguf_source), out = resolve_model(args.base), Path(args.out)
+    checkpoint, out = resolve_checkpoint(args.base, echo=print), Path(args.out)
+    base, gguf_source = checkpoint.folder, checkpoint.gguf
     base_config = read_config(base)
     method = parse_method(args.method)
     covered = method.covered_length(base_config)

@@ -32,7 +32,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="base checkpoint folder (config.json, weights, tokenizer)")
+    parser.add_argument("--model", required=True, help="base checkpoint: a folder (config.json, weights, tokenizer), "
+                        "a .gguf file (converted once) or a hub id org/name[@revision]")
     parser.add_argument("--method", required=True, help="method spec NAME[:key=value,...] (see `longeval methods`)")
     parser.add_argument("--data", required=True, help="conversations: .jsonl/.json file, folder, or hub dataset id")
     parser.add_argument("--out", required=True, help="new checkpoint folder (must not exist or be empty)")
@@ -74,6 +75,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from longeval.checkpoint import resolve_checkpoint
     from longeval.commands.extend import extended_config
     from longeval.finetune.conversations import IGNORE, encode, load_conversations
     from longeval.finetune.train import Recipe, finetune, steps_per_run, write_checkpoint_files
@@ -81,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from longeval.prompts import load_tokenizer
 
     _check_numbers(args)
-    base, out = Path(args.model), Path(args.out)
+    checkpoint = resolve_checkpoint(args.model)
+    base, out = checkpoint.folder, Path(args.out)
     base_config = _read_base_config(base)
     method = parse_method(args.method)
     covered = method.covered_length(base_config)
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--out must differ from the base checkpoint", path=out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError("output folder exists and is not empty", path=out)
-    config = extended_config(base_config, method, args.max_length, base.resolve().name)
+    config = extended_config(base_config, method, args.max_length, checkpoint.name)
 
     tokenizer = load_tokenizer(str(base))
     if tokenizer.chat_template is None:

@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from longeval.benchmarks import benchmark_of, option_flags, parse_options
+    from longeval.checkpoint import resolve_checkpoint
     from longeval.errors import UserError
-    from longeval.gguf import resolve_model
     from longeval.io import write_atomic
     from longeval.prompts import load_tokenizer, resolve_chat_wrapper
     from longeval.runs.inputs import check_options, open_task_data
@@ -56,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--max-length must be at least 2, got {args.max_length}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
-    tokenizer_path, _ = resolve_model(args.tokenizer, echo=lambda text: print(text, file=sys.stderr))
-    args.tokenizer = str(tokenizer_path)
+    args.tokenizer = str(resolve_checkpoint(args.tokenizer).folder)
     window = 0
     if args.max_length is None:
         from longeval.runner import context_window, read_model_config, resolve_method

@@ -33,7 +33,7 @@ PASSES_UNKNOWN_OPTIONS = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="checkpoint folder or hub id org/name[@revision]")
+    parser.add_argument("model", help="checkpoint folder, .gguf file (converted once) or hub id org/name[@revision]")
     parser.add_argument("--method", help="context-extension method SPEC (default: what the checkpoint's config "
                         "carries; see `longeval methods`)")
     parser.add_argument("--max-model-len", type=int,
@@ -49,8 +49,8 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], str]:
     from longeval.backends import backend_available
     from longeval.backends.base import canonical_dtype
     from longeval.backends.served import ServedIdentity, config_sha256, served_model_name
+    from longeval.checkpoint import resolve_checkpoint
     from longeval.errors import UserError
-    from longeval.hub import resolve_model
 
     passthrough = list(getattr(args, "passthrough", []))
     for option in passthrough:
@@ -66,19 +66,19 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], str]:
         engine_overrides,
         plan_engine_length,
         read_config,
+        uses_wrapper,
     )
     from longeval.methods import method_from_config, parse_method
-    from longeval.methods.vllm_plugin import EABF_ARCHITECTURE
 
-    model = resolve_model(args.model)
-    config = read_config(model.path)
+    model = resolve_checkpoint(args.model)
+    config = read_config(model.folder)
     method = method_from_config(config) if args.method is None else parse_method(args.method)
     if method.name == "dynamic-ntk" and method.params.get("length") is None:
         raise UserError("dynamic-ntk's base depends on the run's max length: serve dynamic-ntk:length=N, with N the "
                         "--max-length of the runs that will use this server")
     length = plan_engine_length(method, config, None, args.max_model_len)
     overrides = engine_overrides(method, config, length, length)
-    if EABF_ARCHITECTURE in overrides.get("architectures", ()):
+    if uses_wrapper(overrides):  # the same per-architecture rule as the offline engine
         _check_plugin_allowed()
     dtype = canonical_dtype(args.dtype)
     if dtype == "float64":
@@ -88,9 +88,9 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], str]:
         dtype = "float32" if on_cpu else "bfloat16"
     from longeval.runs.identity import weights_fingerprint
 
-    name = served_model_name(model.name, ServedIdentity(method.spec, dtype, config_sha256(model.path),
-                                                        weights_fingerprint(Path(model.path))))
-    command = [sys.executable, "-m", "longeval.backends.vllm_cli", "serve", str(model.path),
+    name = served_model_name(model.name, ServedIdentity(method.spec, dtype, config_sha256(model.folder),
+                                                        weights_fingerprint(Path(model.folder))))
+    command = [sys.executable, "-m", "longeval.backends.vllm_cli", "serve", str(model.folder),
                "--served-model-name", name, "--max-model-len", str(length), "--dtype", dtype,
                "--hf-overrides", json.dumps(overrides)]
     if on_cpu:

@@ -12,7 +12,6 @@ from longeval.benchmarks import benchmark_of, get_benchmark
 from longeval.data import DataSource
 from longeval.errors import UserError
 from longeval.gguf import GGUFSource
-from longeval.gguf import resolve_model as resolve_gguf
 from longeval.methods.config import parse_config
 from longeval.prompts import load_tokenizer, resolve_chat_wrapper
 from longeval.tasks import Task, resolve_tasks
@@ -122,13 +121,13 @@ def load_inputs(model: str, tasks_spec: str, data: str, method_spec: str | None,
     """Everything a run reads, checked; with the seconds spent per phase (load_data, load_tokenizer)."""
     import time
 
-    from longeval.hub import resolve_model
+    from longeval.checkpoint import resolve_checkpoint
     from longeval.runs.identity import weights_fingerprint
 
     seconds: dict[str, float] = {}
-    resolved = resolve_model(model)
-    model_path, gguf = resolve_gguf(resolved.path)  # a .gguf file: converted once, cached
-    model_dir, config, config_sha = read_model_config(str(model_path))
+    checkpoint = resolve_checkpoint(model, echo=print)  # a .gguf file: converted once, cached; a hub id: fetched
+    resolved, gguf = checkpoint.hub, checkpoint.gguf
+    model_dir, config, config_sha = read_model_config(str(checkpoint.folder))
     tasks = resolve_run_tasks(tasks_spec)
     family_options = check_options(options or {}, tasks)
     if max_length is not None and max_length < 2:
