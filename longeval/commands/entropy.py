@@ -100,17 +100,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _check(args)
     lengths = _lengths(args.lengths)
+    from longeval.checkpoint import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(args.model)  # before the heavy imports: a bad --model fails at once
     from tqdm import tqdm
 
     from longeval.analysis import entropy_report as report
     from longeval.analysis.entropy import instrument, measure
     from longeval.analysis.entropy_inputs import longbench_documents, text_file_documents, token_windows
     from longeval.backends.hf import extended_config, load_hf_model
-    from longeval.checkpoint import resolve_checkpoint
     from longeval.methods import parse_method
     from longeval.prompts import load_tokenizer
 
-    checkpoint = resolve_checkpoint(args.model)
     model_path = checkpoint.folder
     methods = [parse_method(spec) for spec in args.method] if args.method else [None]
     tokenizer = load_tokenizer(str(model_path))

@@ -76,14 +76,15 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from longeval.checkpoint import resolve_checkpoint
+
+    _check_numbers(args)
+    checkpoint = resolve_checkpoint(args.model)  # before the heavy imports: a bad --model fails at once
     from longeval.commands.extend import extended_config
     from longeval.finetune.conversations import IGNORE, encode, load_conversations
     from longeval.finetune.train import Recipe, finetune, steps_per_run, write_checkpoint_files
     from longeval.methods import parse_method
     from longeval.prompts import load_tokenizer
 
-    _check_numbers(args)
-    checkpoint = resolve_checkpoint(args.model)
     base, out = checkpoint.folder, Path(args.out)
     base_config = _read_base_config(base)
     method = parse_method(args.method)
