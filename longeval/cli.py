@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -30,6 +31,8 @@ COMMANDS = {
     "finetune": "finetune",
     "serve": "serve",
 }
+# OSError numbers of a full file system or an exhausted quota.
+FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT})
 # Commands that name tasks: they take --tasks-path (user task folders, same format as the shipped tasks/).
 TASK_COMMANDS = ("run", "score", "report", "check", "compare", "prompts", "tasks")
 
@@ -119,6 +122,14 @@ def _main(argv: list[str] | None) -> int:
         return int(args._module.run(args) or 0)
     except UserError as exc:
         print(f"longeval {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        # A full disk is the machine's state, not a bug: one line whatever wrote (a library's own file included).
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"longeval {args.command}: error: {exc.strerror or exc}{where}; make room and run the command again",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"longeval {args.command}: interrupted (finished work is kept; re-run to resume)", file=sys.stderr)

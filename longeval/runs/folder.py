@@ -14,6 +14,7 @@ landed (a kill between the two appends) is simply superseded when the record is 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -110,12 +111,56 @@ def read_finished(path: Path) -> dict[str, dict[str, Any]]:
     return kept
 
 
+# Flags for the files a run appends to: a symbolic link planted in the folder is not followed (ELOOP).
+APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def append_durably(path: Path, lines: Sequence[dict[str, Any]]) -> None:
-    """Append JSON lines and make them reach the disk before returning."""
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in lines))
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append JSON lines and make them reach the disk before returning; all or nothing.
+
+    A write that fails (a full disk, a quota) is cut back to the file's size before it, so no half line is left,
+    and becomes a UserError: the lines appended before stay, and the same command resumes once there is room.
+    """
+    data = "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in lines).encode("utf-8")
+    try:
+        fd = os.open(path, APPEND_FLAGS, 0o666)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise write_error(path, exc) from None
+    finally:
+        os.close(fd)
+
+
+def write_error(path: Path, exc: OSError) -> UserError:
+    """One line for a run folder file that cannot be written (the predictions made durable before are kept)."""
+    if exc.errno == errno.ELOOP:
+        return UserError("is a symbolic link; a run folder's files must be its own (remove the link)", path=path)
+    return UserError(f"cannot write ({exc.strerror or exc}); the predictions written before are kept: make room "
+                     "(or fix the folder) and run the same command again to resume", path=path)
+
+
+def refuse_links(folder: Path) -> None:
+    """A symbolic link inside a run folder (pred/, a pred file, run.lock, the ledger, run.json) would have the run
+    read or write outside --out: the folder is refused, naming the link."""
+    pred = folder / "pred"
+    entries = [pred, folder / LOCK, folder / LEDGER, folder / RUN_JSON]
+    if pred.is_dir() and not pred.is_symlink():
+        entries += sorted(pred.iterdir())
+    for entry in entries:
+        if entry.is_symlink():
+            raise UserError(f"holds a symbolic link, {entry.relative_to(folder)} -> {os.readlink(entry)}; a run "
+                            "folder's files must be its own, so that a run never writes outside --out (remove the "
+                            "link)", path=folder)
 
 
 def has_predictions(pred_dir: Path) -> bool:
@@ -190,26 +235,38 @@ class RunFolder:
     def open(cls, path: Path) -> RunFolder:
         """Create (if needed) and lock the folder; a folder another live process writes is refused at once."""
         folder = cls(path)
+        if path.is_dir():
+            refuse_links(path)
+        missing = [p for p in (folder.pred_dir, path, *path.parents) if not os.path.lexists(p)]
+        folder._created = missing  # innermost first
+        lock_existed = os.path.lexists(path / LOCK)
         try:
-            missing = [p for p in (path, *path.parents) if not p.exists()]
             folder.pred_dir.mkdir(parents=True, exist_ok=True)
-            folder._created = [folder.pred_dir, *missing]
-            handle = (path / LOCK).open("a+", encoding="utf-8")
+            fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
         except OSError as exc:
+            folder._remove_created()
+            if exc.errno == errno.ELOOP:
+                raise write_error(path / LOCK, exc) from None
             raise UserError(f"cannot create the run folder ({exc.strerror or exc})", path=folder.pred_dir) from None
+        handle = os.fdopen(fd, "r+b", buffering=0)  # unbuffered: a failed write fails here, not at close
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = handle.read().decode("utf-8", "replace").strip() or "unknown"
             handle.close()
             raise UserError(f"is being written by another longeval run (pid {holder}); wait for it to end, or use "
                             "another --run-name or --out", path=path) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
         folder._lock_handle = handle
+        try:
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full disk: nothing of this session may stay
+            if not lock_existed:
+                with contextlib.suppress(OSError):
+                    (path / LOCK).unlink()
+            folder.close()
+            folder._remove_created()
+            raise UserError(f"cannot start a run here ({exc.strerror or exc})", path=path) from None
         return folder
 
     def close(self) -> None:
@@ -219,14 +276,22 @@ class RunFolder:
             self._lock_handle = None
 
     def discard_if_unused(self) -> None:
-        """After a run refused before its first prediction: remove what this session created (no leftovers)."""
-        if has_predictions(self.pred_dir) or self.run_json.exists():
+        """After a run that ended before its first prediction (refused, or a full disk): remove run.json, the
+        ledger, the lock and the folders this session created (a run.json without predictions binds nothing:
+        `previous` starts such a folder afresh), so nothing half-made is left."""
+        if has_predictions(self.pred_dir):
             self.close()
             return
-        with contextlib.suppress(OSError):
-            (self.path / LOCK).unlink()
-            self.ledger_path.unlink(missing_ok=True)
+        leftovers = [self.path / name for name in (RUN_JSON, LEDGER, LOCK)]
+        if self.pred_dir.is_dir():  # pred files without a prediction line (created by a failed first append)
+            leftovers += list(self.pred_dir.glob("*.jsonl"))
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         self.close()
+        self._remove_created()
+
+    def _remove_created(self) -> None:
         for created in self._created:  # innermost first; only folders left empty
             with contextlib.suppress(OSError):
                 created.rmdir()
