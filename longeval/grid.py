@@ -121,7 +121,7 @@ def run_cell(request: RunRequest, on_event: Callable[[str], None] = print) -> Ce
 def failed(request: RunRequest, exc: Exception, seconds: float) -> CellOutcome:
     if isinstance(exc, UserError):
         return CellOutcome(request, "failed", error=str(exc), user_error=True, seconds=seconds)
-    return CellOutcome(request, "failed", error=f"{type(exc).__name__}: {first_line(exc)}", seconds=seconds)
+    return CellOutcome(request, "failed", error=f"{type(exc).__name__}: {error_summary(exc)}", seconds=seconds)
 
 
 def finished(request: RunRequest, outcome: RunOutcome, seconds: float) -> CellOutcome:
@@ -138,7 +138,7 @@ def cell_label(request: RunRequest) -> str:
                                 f"max-length={request.max_length or 'auto'}")
 
 
-def first_line(exc: BaseException) -> str:
+def error_summary(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -204,7 +204,7 @@ def run_on_ray(cells: Sequence[RunRequest], address: str | None,
                 try:
                     outcome = ray.get(ready[0])
                 except Exception as exc:  # noqa: BLE001 - the worker died (out of memory, a signal): report it
-                    outcome = CellOutcome(cell, "failed", error=f"{type(exc).__name__}: {first_line(exc)}")
+                    outcome = CellOutcome(cell, "failed", error=f"{type(exc).__name__}: {error_summary(exc)}")
                 outcomes[cells.index(cell)] = outcome
                 on_outcome(outcome)
         except BaseException:

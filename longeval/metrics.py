@@ -1,6 +1,7 @@
 """The nine LongBench v1 metrics and the per-sample rule of eval.py, reproducing the official numbers exactly.
 
-Behaviour follows the official metrics.py/eval.py (THUDM/LongBench @ 2e00731, spec.md §5-6), quirks included:
+Behaviour follows the official metrics.py/eval.py (THUDM/LongBench @ 2e00731; golden cases computed by the official
+code in tests/fixtures/longbench/golden_public.json), quirks included:
 distinct-token ROUGE-L of the `rouge` 1.0.1 package (see longeval.rouge), jieba tokenisation for Chinese,
 the classification list-mutation skip, the first-valid-line rule and fuzzywuzzy's integer-rounded difflib ratio
 for code, first-line cut for trec/triviaqa/samsum/lsht, max over the reference answers.

@@ -1,6 +1,7 @@
 """ROUGE-L F as the PyPI package `rouge` 1.0.1 (pltrdy) computes it, which is what LongBench's official numbers use.
 
-Written from the package's observable behaviour (spec.md §5.9), not from its code:
+Written from the package's observable behaviour (checked against the package itself by
+tests/test_rouge_differential.py), not from its code:
 
 * sentences: split on ASCII "." only; empty pieces are dropped, every other piece is whitespace-collapsed, so a
   whitespace-only piece survives as the sentence "" (one empty-string token that can match);

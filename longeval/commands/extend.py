@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from longeval.backends.base import WEIGHT_SUFFIXES
 from longeval.errors import UserError
 
 HELP = "write a derived checkpoint (config carrying the method and new max length; weights hard-linked)"
@@ -25,7 +26,6 @@ examples:
   longeval extend ./llama-2-7b-chat --method eabf --max-length 16384 --out ./llama-2-7b-chat-eabf16k
 """
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 SKIPPED_FILES = {"config.json", "longeval_tiny_model.json"}
 
 

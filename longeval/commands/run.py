@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from longeval.errors import UserError
 from longeval.runs.record import RunRecord
 
 HELP = "run LongBench tasks on a checkpoint with a method: pred/<task>.jsonl, result.json, run.json (resumable)"
@@ -100,9 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from longeval.backends import default_backend
     from longeval.backends.options import check_backend_takes, parse_engine_args
     from longeval.benchmarks import option_flags, parse_options
-    from longeval.errors import UserError
     from longeval.grid import plan_cells, split_list
-    from longeval.runner import RunRequest, parse_max_lengths, run_sweep
+    from longeval.runner import RunRequest, run_sweep
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
@@ -197,3 +197,17 @@ def outcome_line(folder: Path, record: RunRecord | dict) -> str:
     if record.status == "complete":
         return f"{folder}: complete, {done} predictions; scores in {view.result_json}"
     return f"{folder}: partial, {done} of {total} predictions; run the same command again to resume"
+
+
+def parse_max_lengths(text: str | None) -> list[int | None]:
+    """'4096,8192' -> [4096, 8192]; None -> [None] (the model's own window)."""
+    if text is None:
+        return [None]
+    values: list[int | None] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 2:
+            raise UserError(f"--max-length takes token counts of at least 2 (middle truncation keeps one token from "
+                            f"each end), separated by commas; got '{text}'")
+        values.append(int(part))
+    return values

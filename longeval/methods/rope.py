@@ -1,4 +1,6 @@
-"""The RoPE extension formulas, written once (float64), as documented in reference/methods/formulas.md.
+"""The RoPE extension formulas, written once (float64), as the method papers define them (each unit in
+methods/units/ names its paper; tests/fixtures/methods/golden_rope.json holds the golden values, PROVENANCE.md says
+how they were made).
 
 These are the definitions longeval checks everything against: the golden tables, the frequencies transformers
 and vLLM build from `Method.config_overrides`, and the EABF query scale. Notation: d = rotary dim, theta = base,

@@ -17,10 +17,10 @@ import os
 import time
 from pathlib import Path
 
+from longeval.backends.base import WEIGHT_SUFFIXES
 from longeval.io import write_json_atomic
 
 # Files that hold (or map) a checkpoint's weights, in the formats transformers, vLLM and llama.cpp load.
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 INDEX_SUFFIX = ".index.json"
 CACHE_FILE = "weight-digests.json"
 # An entry is kept only for a file whose ctime is this much older than the hashing (timestamps are coarse).

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from longeval.benchmarks import register
 from longeval.benchmarks.base import Benchmark, KeySpec, RunView
+from longeval.benchmarks.longbench.scoring import BUCKETS
 from longeval.errors import UserError
 from longeval.tasks import Task
 
@@ -30,7 +31,6 @@ LANGUAGES = ("en", "zh", "code")
 SOURCES = ("longbench", "generated")
 # Record fields a prompt template may name (str.format(**record)); the record schema is in longeval.data.
 PROMPT_FIELDS = ("context", "input")
-BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eval.py's order
 SHORT_BUCKET = "0-4k"  # inputs inside a 4k original window: the short-context check's LongBench-E column
 # The official prediction line (pred.py) and the fields a resumed run needs back.
 PRED_FIELDS = ("pred", "answers", "all_classes", "length", "_id")
