@@ -65,6 +65,7 @@ def test_vllm_logs_go_to_stderr_and_their_info_lines_stay_out(tmp_path, tiny_mod
     assert " INFO " not in done.stdout and " INFO " not in done.stderr, (done.stdout + done.stderr)[-3000:]
     assert ("Loading safetensors checkpoint shards" in done.stderr) == progress, done.stderr[-3000:]
     assert ("hotpotqa: 100%" in done.stderr) == progress, done.stderr[-3000:]
+    assert ("starting the vllm engine (none, " in done.stderr) == progress  # the phase before the first bar
     assert " WARNING " not in done.stdout
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     # longeval's own lines only: the banner, the outcome, the score table

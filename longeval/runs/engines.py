@@ -10,6 +10,7 @@ Extra positions change no output: a RoPE table holds the same values at each pos
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,9 @@ class Engines:
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()
+        if request.progress:  # the phase between the run's banner and its first bar (a vLLM start: seconds to a minute)
+            print(f"starting the {request.backend} engine ({plan.method.spec}, "
+                  f"{max(self.lengths.get(key, 0), plan.engine_length):,} positions) ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
         backend = make_backend(request.backend, model_path=str(inputs.model_dir), method=plan.method,
                                max_length=max(self.lengths.get(key, 0), plan.engine_length), dtype=request.dtype,
