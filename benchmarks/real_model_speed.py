@@ -27,7 +27,7 @@ ENGINES = ("vllm", "vllm_1_thread", "hf_official", "hf_batched")
 
 
 def prompts_for(model: Path, count: int, length: int) -> list[list[int]]:
-    from longeval.passkey import PasskeySettings, generate
+    from longeval.benchmarks.passkey.generate import PasskeySettings, generate
     from longeval.prompts import build_prompt, load_tokenizer
     from longeval.tasks import get_task
 

@@ -158,7 +158,7 @@ def real_reading(table: dict[str, dict[int, float]], window: int, seconds: float
 def print_passkey_curve(curves: dict[str, list[Path]], echo: Callable[[str], None],
                         window: int | None = None) -> dict[str, dict[int, float]]:
     """Accuracy per prompt length and method (each method's run folders), as text; * marks lengths past `window`."""
-    from longeval.passkey import cell_scores
+    from longeval.benchmarks.passkey.generate import cell_scores
 
     table: dict[str, dict[int, float]] = {}
     for label, folders in curves.items():

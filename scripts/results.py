@@ -211,7 +211,7 @@ def read_smollm2_runs(runs_dir: Path | None = None) -> tuple[dict[tuple[str, str
     _sections_imports()
     from longeval import tasks as task_registry
     from longeval.benchmarks import benchmark_of
-    from longeval.passkey import parse_id
+    from longeval.benchmarks.passkey.generate import parse_id
     from longeval.report.records import read_run
     from longeval.scoring import task_for_file
     from longeval.tasks import add_tasks_path

@@ -9,9 +9,15 @@ from functools import cache
 import pytest
 from helpers import GOLDEN_PUBLIC
 
+from longeval.benchmarks.longbench.metrics import (
+    classification_score,
+    code_sim_score,
+    first_line,
+    get_metric,
+    score_sample,
+)
+from longeval.benchmarks.longbench.rouge import rouge_l_f
 from longeval.benchmarks.longbench.scoring import bucket_of, score_predictions, score_predictions_e
-from longeval.metrics import classification_score, code_sim_score, first_line, get_metric, score_sample
-from longeval.rouge import rouge_l_f
 from longeval.tasks import get_task
 
 RECURSION_TAG = "rouge_recursion_error_scores_0"

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from longeval.data import DataSource
-from longeval.errors import UserError
-from longeval.passkey import (
+from longeval.benchmarks.passkey.generate import (
     FILLER,
     INTRO,
     KEY_LINE,
@@ -20,6 +18,8 @@ from longeval.passkey import (
     parse_id,
     passkey_score,
 )
+from longeval.data import DataSource
+from longeval.errors import UserError
 from longeval.prompts import build_prompt, load_tokenizer
 from longeval.tasks import get_task, resolve_tasks, suites
 

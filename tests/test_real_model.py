@@ -14,7 +14,7 @@ import pytest
 from test_vllm_backend import hf_generate, needs_vllm, vllm_backend, vllm_env  # noqa: F401 - vllm_env: autouse
 
 from longeval.backends.base import GenerationParams
-from longeval.passkey import PasskeySettings, generate, passkey_score
+from longeval.benchmarks.passkey.generate import PasskeySettings, generate, passkey_score
 from longeval.prompts import build_prompt, load_tokenizer, resolve_chat_wrapper
 from longeval.tasks import get_task
 

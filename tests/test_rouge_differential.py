@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from longeval.metrics import fuzz_ratio, jieba_tokens, rouge_score, rouge_zh_score
+from longeval.benchmarks.longbench.metrics import fuzz_ratio, jieba_tokens, rouge_score, rouge_zh_score
 
 pytestmark = pytest.mark.fidelity
 rouge_package = pytest.importorskip("rouge", reason="the official `rouge` package (test extra) is not installed")

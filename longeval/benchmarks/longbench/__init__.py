@@ -4,7 +4,7 @@ A LongBench-E task is a variant of its v1 task (`variant_of:` in its YAML): same
 own data file (`<task>_e.jsonl`), predictions in the base task's file name (as the official pred.py writes them
 under pred_e/), and its result.json entry split by the record's `length` into the buckets 0-4k, 4-8k, 8k+.
 The record schema and loader are longeval.data, the prompt procedure longeval.prompts, the metrics
-longeval.metrics, the aggregation longeval.scoring: this unit is where the core reaches them.
+longeval.benchmarks.longbench.metrics, the aggregation longeval.scoring: this unit is where the core reaches them.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ PRED_FIELDS = ("pred", "answers", "all_classes", "length", "_id")
 class LongBenchTask(Task):
     """Everything the official pred.py/eval.py know about one task, as data."""
 
-    metric: str = ""  # a name in longeval.metrics.METRICS
+    metric: str = ""  # a name in longeval.benchmarks.longbench.metrics.METRICS
     first_line: bool = False  # eval.py scores only the first line of the prediction (trec, triviaqa, samsum, lsht)
     samples: int | None = None  # records in the official test set (LongBench-E: not fixed)
     data_file: str | None = None  # data file stem; defaults to name
@@ -100,7 +100,7 @@ class LongBench(Benchmark):
         if doc["language"] not in LANGUAGES:
             raise UserError(f"unknown language '{doc['language']}' (known: {', '.join(LANGUAGES)})", path=path,
                             field="language")
-        from longeval.metrics import METRICS
+        from longeval.benchmarks.longbench.metrics import METRICS
 
         if doc["metric"] not in METRICS:
             raise UserError(f"unknown metric '{doc['metric']}' (known: {', '.join(METRICS)})", path=path,

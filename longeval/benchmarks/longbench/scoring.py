@@ -3,8 +3,8 @@
 Aggregation follows eval.py: ``all_classes`` comes from the LAST line of a file and serves every sample; a task
 score is ``round(100 * sum / count, 2)`` summed in file order; LongBench-E buckets the samples by ``length``
 (< 4000, < 8000, rest), each ``round(100 * numpy.mean, 2)``, NaN for an empty bucket (written as ``NaN``).
-The per-sample metrics are longeval.metrics. Deliberate differences, all about input handling: every line is
-checked (a bad field is a UserError naming file, line and field; eval.py crashes), blank lines are ignored.
+The per-sample metrics are metrics.py beside this module. Deliberate differences, all about input handling: every
+line is checked (a bad field is a UserError naming file, line and field; eval.py crashes), blank lines are ignored.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longeval.benchmarks.longbench.metrics import score_sample
 from longeval.errors import UserError
 from longeval.io import iter_jsonl
-from longeval.metrics import score_sample
 from longeval.tasks import Task, get_task
 
 BUCKETS = ("0-4k", "4-8k", "8k+")  # LongBench-E length buckets, in official eval.py's order

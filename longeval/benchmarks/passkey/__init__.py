@@ -1,5 +1,5 @@
-"""Passkey retrieval as a family: records generated per run to fill the prompt budget (longeval.passkey), a
-LongBench-style prompt and prediction line, exact-match scores (0/1 per record), and its report figures."""
+"""Passkey retrieval as a family: records generated per run to fill the prompt budget (generate.py), a LongBench-style
+prompt and prediction line, exact-match scores (0/1 per record), and its report figures."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 from longeval.benchmarks import register
 from longeval.benchmarks.base import ReportSection, RunView
 from longeval.benchmarks.longbench import LongBench, LongBenchTask
+from longeval.benchmarks.longbench.metrics import METRICS
+from longeval.benchmarks.passkey.generate import generate_task, passkey_score
 from longeval.data import GENERATORS
-from longeval.metrics import METRICS
-from longeval.passkey import generate_task, passkey_score
 from longeval.tasks import Task
 
 METRICS.setdefault("passkey", passkey_score)  # exact match of the first number with the key

@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 
 from longeval.benchmarks.base import RunView
-from longeval.passkey import cell_scores
+from longeval.benchmarks.passkey.generate import cell_scores
 from longeval.report.plots import figure_png, length_label, line_style, model_method, plt, same_as, short_label
 
 

@@ -2,13 +2,14 @@
 
 Behaviour follows the official metrics.py/eval.py (THUDM/LongBench @ 2e00731; golden cases computed by the official
 code in tests/fixtures/longbench/golden_public.json), quirks included:
-distinct-token ROUGE-L of the `rouge` 1.0.1 package (see longeval.rouge), jieba tokenisation for Chinese,
+distinct-token ROUGE-L of the `rouge` 1.0.1 package (see rouge.py beside this module), jieba tokenisation for
+Chinese,
 the classification list-mutation skip, the first-valid-line rule and fuzzywuzzy's integer-rounded difflib ratio
 for code, first-line cut for trec/triviaqa/samsum/lsht, max over the reference answers.
 
 One deliberate difference: where the official ``rouge`` package hits RecursionError (a sentence pair whose LCS
 walk-back needs roughly 1,000 steps; only outputs with very long '.'-free sentences), eval.py's bare ``except``
-scores the sample 0.0. longeval computes the ROUGE-L value instead (see longeval.rouge).
+scores the sample 0.0. longeval computes the ROUGE-L value instead (see longeval.benchmarks.longbench.rouge).
 
 Speed: jieba tokenisations and ROUGE-L values are cached per distinct string (answers repeat across runs of the
 same data), which changes no number.
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from longeval.rouge import rouge_l_f
+from longeval.benchmarks.longbench.rouge import rouge_l_f
 
 _ASCII_PUNCTUATION = frozenset(string.punctuation)
 # The Chinese punctuation set of the official normalize_zh_answer, as data (note: it has "》" but not "《").
