@@ -149,7 +149,16 @@ def _read_task_file(path: Path) -> dict[str, Any]:
         raise UserError(f"must be a string, got {type(doc['name']).__name__}", path=path, field="name")
     if doc["name"] != path.stem:
         raise UserError(f"must match the file name ('{path.stem}')", path=path, field="name")
+    check_file_stem(doc["name"], path, "name")
     return doc
+
+
+def check_file_stem(value: str, path: Path, field: str) -> None:
+    """A name that becomes a file name (pred/<name>.jsonl, <data>/<data_file>.jsonl) must stay in its folder:
+    no path separator, no '..', not absolute."""
+    if not value or "/" in value or "\\" in value or value.startswith(".") or "\0" in value:
+        raise UserError(f"must be a plain file name inside its folder (no '/', '..' or leading '.'), got {value!r}",
+                        path=path, field=field)
 
 
 def _read_suites(path: Path) -> dict[str, list[str]]:
@@ -248,6 +257,10 @@ def _load() -> tuple[dict[str, Task], dict[str, list[str]]]:
         tasks[name] = _make_task(doc, path, unit)
     suite_lists = {name: members for name, (members, _) in suite_map.items()}
     for name, (members, path) in suite_map.items():
+        if name in tasks and members != [name]:  # `--tasks NAME` expands suites first: the task would silently
+            # become the suite (`passkey: [passkey]` names the task itself, and changes nothing)
+            raise UserError(f"suite '{name}' has the name of the task defined in {tasks[name].path}; a suite may not "
+                            "redefine a task", path=path, field=name)
         for member in members:
             if member not in tasks:
                 raise UserError(f"lists unknown task '{member}'", path=path, field=name)

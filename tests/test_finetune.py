@@ -200,3 +200,26 @@ def test_checkpoint_generates_the_same_tokens_in_vllm(finetuned: Path, tmp_path:
         assert [g.token_ids for g in engine.generate(prompts, params)] == expected
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("flag, value", [("--lr", "nan"), ("--lr", "inf"), ("--lr", "-1"), ("--lr", "0"),
+                                         ("--epochs", "nan"), ("--epochs", "inf"), ("--epochs", "0")])
+def test_hyperparameters_that_cannot_train_are_refused(tiny_model: Path, tmp_path: Path, capsys, flag, value) -> None:
+    data = write_jsonl(tmp_path / "chats.jsonl", [CONVERSATION] * 4)
+    assert main(["finetune", "--model", str(tiny_model), "--method", "eabf", "--data", str(data), "--out",
+                 str(tmp_path / "out"), "--batch-size", "2", f"{flag}={value}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and flag in err and "finite" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_loss_that_becomes_non_finite_stops_training_and_writes_nothing(tiny_model: Path, tmp_path: Path,
+                                                                          capsys) -> None:
+    """A finite but absurd learning rate: the first step makes the weights overflow, the next loss is NaN."""
+    data = write_jsonl(tmp_path / "chats.jsonl", [CONVERSATION] * 4)
+    out = tmp_path / "out"
+    assert main(["finetune", "--model", str(tiny_model), "--method", "eabf", "--data", str(data), "--samples", "4",
+                 "--batch-size", "1", "--epochs", "1", "--max-length", "512", "--lr", "1e30", "--out", str(out)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]  # besides progress bars
+    assert len(errors) == 1 and "diverged" in errors[0] and "nothing" in errors[0] and "Traceback" not in errors[0]
+    assert not out.exists() and not list(tmp_path.glob(".out*"))

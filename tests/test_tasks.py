@@ -222,3 +222,20 @@ def test_a_generated_task_takes_its_records_from_its_generator(user_tasks, monke
     monkeypatch.delitem(data.GENERATORS, "counting")
     with pytest.raises(UserError, match=r"synth.yaml field 'generator': unknown generator 'counting'"):
         source.load(get_task("synth"))
+
+
+@pytest.mark.parametrize("data_file", ["../../etc/passwd", "/etc/passwd", "sub/file", "..", ".hidden"])
+def test_a_data_file_that_leaves_the_data_folder_is_refused(user_tasks, capsys, data_file):
+    path = write_task(user_tasks, {**GOOD, "data_file": data_file})
+    assert_exit_2_one_line(capsys, ["tasks", "--tasks-path", str(user_tasks)], str(path), "field 'data_file'",
+                           "plain file name")
+
+
+def test_a_suite_may_not_take_the_name_of_a_task(user_tasks, capsys):
+    """`--tasks trec` expands suites first: a user suite named trec would change what it runs, silently."""
+    (user_tasks / "suites.yaml").write_text("trec: [samsum]\n", encoding="utf-8")
+    assert_exit_2_one_line(capsys, ["tasks", "--tasks-path", str(user_tasks)], "suites.yaml", "field 'trec'",
+                           "name of the task")
+    (user_tasks / "suites.yaml").write_text("mytask: [trec]\n", encoding="utf-8")
+    write_task(user_tasks, GOOD)
+    assert_exit_2_one_line(capsys, ["tasks", "--tasks-path", str(user_tasks)], "field 'mytask'", "name of the task")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -70,8 +71,12 @@ def _check_numbers(args: argparse.Namespace) -> None:
     for name in ("samples", "max_length", "batch_size", "micro_batch_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.epochs <= 0 or args.lr <= 0 or args.warmup_steps < 0:
-        raise UserError("--epochs and --lr must be positive, --warmup-steps not negative")
+    for name in ("epochs", "lr"):  # NaN passes `<= 0`; inf trains to NaN weights
+        value = getattr(args, name)
+        if not math.isfinite(value) or value <= 0:
+            raise UserError(f"--{name} must be a finite number > 0, got {value:g}")
+    if args.warmup_steps < 0:
+        raise UserError(f"--warmup-steps must not be negative, got {args.warmup_steps}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ DeepSpeed ZeRO-3 or FSDP config spreads it over GPUs (the paper used ZeRO-3 on 4
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -107,6 +108,7 @@ def training_arguments(recipe: Recipe, output_dir: Path):
         dataloader_drop_last=True,
         dataloader_pin_memory=cuda,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as such (the filter logs it as 0), and then refused
         save_strategy="no",
         report_to="none",
         seed=recipe.seed,
@@ -134,6 +136,22 @@ def training_model(model_path: Path, method, recipe: Recipe):
     return model
 
 
+def stop_on_non_finite_loss():
+    """A TrainerCallback: a NaN or infinite loss ends training with a UserError (the checkpoint it would save is
+    garbage; the caller removes the staging folder, so nothing is written)."""
+    from transformers import TrainerCallback
+
+    class StopOnNonFiniteLoss(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+            for key in ("loss", "grad_norm"):  # a NaN gradient norm: the weights are already NaN
+                value = (logs or {}).get(key)
+                if isinstance(value, int | float) and not math.isfinite(value):
+                    raise UserError(f"the {key.replace('_', ' ')} became {value} at step {state.global_step}: "
+                                    "training diverged and nothing was written (lower --lr)")
+
+    return StopOnNonFiniteLoss()
+
+
 def finetune(model_path: Path, method, examples: list[Example], recipe: Recipe, staging: Path,
              pad_id: int) -> dict[str, Any]:
     """Train and save weights into `staging` (all processes take part); returns the training summary."""
@@ -144,8 +162,11 @@ def finetune(model_path: Path, method, examples: list[Example], recipe: Recipe, 
                         "lower --batch-size or give more data")
     args = training_arguments(recipe, staging)
     model = training_model(model_path, method, recipe)
-    trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples), data_collator=collate(pad_id))
+    trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples), data_collator=collate(pad_id),
+                      callbacks=[stop_on_non_finite_loss()])
     result = trainer.train()
+    if not math.isfinite(result.training_loss):
+        raise UserError(f"training diverged (mean loss {result.training_loss}); nothing was written: lower --lr")
     trainer.save_model(str(staging))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {"steps": trainer.state.global_step, "losses": losses, "train_loss": result.training_loss,

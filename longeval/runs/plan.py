@@ -107,8 +107,10 @@ def make_plan(request: RunRequest, inputs: RunInputs) -> RunPlan:
     run_name = request.run_name or default_run_name(named_after, method.spec, request.max_length,
                                                     run_name_suffix(inputs.tasks),
                                                     inputs.hub.get("repo_id"))
-    if run_name in (".", "..") or "/" in run_name or "\\" in run_name:
-        raise UserError(f"--run-name must be a plain folder name, got '{run_name}'")
+    if run_name in ("", ".", "..") or any(c in run_name for c in "/\\") or not run_name.isprintable():
+        # a newline or other control character would make a folder no listing or shell shows as it is
+        raise UserError(f"--run-name must be a plain folder name (no '/', '\\', newline or control character), got "
+                        f"{run_name!r}")
     bound = method.for_run_length(request.max_length if request.max_length is not None else window)
     settings = {
         "model_config_sha256": inputs.config_sha256, "model_weights_sha256": inputs.weights_sha256,

@@ -95,6 +95,10 @@ class LongBench(Benchmark):
     # --- task files --------------------------------------------------------------------------------------------
 
     def check_task(self, doc: Mapping[str, Any], path: Path) -> None:
+        if "data_file" in doc:  # read from <--data>/<data_file>.jsonl: it may not leave --data
+            from longeval.tasks import check_file_stem
+
+            check_file_stem(doc["data_file"], path, "data_file")
         if "samples" in doc and doc["samples"] < 1:
             raise UserError("must be a positive integer", path=path, field="samples")
         if doc["language"] not in LANGUAGES:
