@@ -58,7 +58,7 @@ REAL_LENGTHS = (4000, 10000)  # one run per length, the runs of a method sharing
 REAL_RECORDS = 1  # key depths per length, in the task's order: 10%, 50%, 90%, ...
 def default_cache() -> Path:
     """Where models are built or converted once: $LONGEVAL_CACHE, else $XDG_CACHE_HOME/longeval, ~/.cache/..."""
-    from longeval.gguf import cache_root
+    from longeval.cache import cache_root
 
     return cache_root()
 

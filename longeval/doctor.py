@@ -157,7 +157,7 @@ def hf_hub_cache() -> Path:
 
 
 def cache_checks() -> list[Check]:
-    from longeval.gguf import cache_root
+    from longeval.cache import cache_root
 
     vllm_cache = Path(os.environ.get("VLLM_CACHE_ROOT") or
                       os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "vllm")).expanduser()

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from longeval.cache import cache_root
 from longeval.errors import UserError
 from longeval.io import usual_modes
 
@@ -36,14 +37,6 @@ class GGUFSource:
     sha256: str
     quant_type: str  # e.g. MOSTLY_Q4_1 (gguf's general.file_type), or the tensors' type when the field is absent
     architecture: str
-
-
-def cache_root() -> Path:
-    """longeval's cache: $LONGEVAL_CACHE, else $XDG_CACHE_HOME/longeval, else ~/.cache/longeval."""
-    if os.environ.get("LONGEVAL_CACHE"):
-        return Path(os.environ["LONGEVAL_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "longeval"
 
 
 def find_gguf(model: str | Path) -> Path | None:

@@ -28,11 +28,12 @@ RACY_NS = 2_000_000_000
 
 
 def cache_dir() -> Path:
-    """LONGEVAL_CACHE_DIR, else $XDG_CACHE_HOME/longeval, else ~/.cache/longeval."""
+    """Where the weight-digest cache lives: longeval's cache root (longeval.cache), unless LONGEVAL_CACHE_DIR
+    moves this one file elsewhere (the test suite keeps its digests to itself that way)."""
+    from longeval.cache import cache_root
+
     explicit = os.environ.get("LONGEVAL_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "longeval"
+    return Path(explicit) if explicit else cache_root()
 
 
 def weight_files(model_dir: Path) -> list[Path]:
