@@ -400,7 +400,7 @@ def section_tables(cells: dict[tuple[str, str, int], Cell], infos: list[RunInfo]
                     continue
                 row, paired = found_rows[n]
                 cells_md.append(f"{row['delta']:+.1f} [{row['ci_low']:+.0f}, {row['ci_high']:+.0f}] "
-                                f"p={_p(row['p'])}")
+                                f"p={_p(row['p'])} n={paired}")
                 compare_rows.append([benchmark, base_method, candidate_method, n, paired, f"{row['delta']:.2f}",
                                      f"{row['ci_low']:.2f}", f"{row['ci_high']:.2f}", f"{row['p']:.4g}",
                                      f"{adjusted[str(n)]:.4g}", row["test"]])
@@ -464,7 +464,7 @@ def section_plots(cells: dict[tuple[str, str, int], Cell], out: Path) -> list[st
         ax.set_ylabel(ylabel)
         ax.set_title(f"SmolLM2-135M-Instruct, no fine-tuning: {benchmark} vs prompt length (bands: 95% CI)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
         _save(fig, out / name)
         written.append(name)

@@ -43,7 +43,7 @@ PY
   args=()
   for method in "${METHODS[@]}"; do args+=(--method "$(spec "$method")"); done
   "$PYTHON" -m longeval ppl --model "$GGUF" "${args[@]}" --lengths "$LENGTHS" --text "$TEXT" --samples 1 \
-    --backend vllm --dtype float32 --out results/smollm2/ppl --no-progress
+    --backend hf --dtype float32 --out results/smollm2/ppl --no-progress
   exit 0
 fi
 for method in "${METHODS[@]}"; do
