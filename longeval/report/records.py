@@ -17,6 +17,7 @@ from typing import Any
 
 from longeval.benchmarks import benchmark_of
 from longeval.errors import UserError
+from longeval.runs import record_scores
 from longeval.runs.folder import RunFolderView
 from longeval.scoring import as_variant, task_for_file
 from longeval.tasks import Task
@@ -116,7 +117,12 @@ def _file_entries(task: Task, stem: str, path: Path, bucketed: bool) -> list[Ent
     task = as_variant(task, bucketed)
     unit = benchmark_of(task)
     lines = unit.read_predictions(task, path)
-    scores = unit.record_scores(task, lines)
+    # A run folder keeps the scores it was finalized with (runs/record_scores.py); official folders have none.
+    run = RunFolderView(path.parent.parent)
+    kept = run.is_run() and path.parent == run.pred_dir
+    scores = record_scores.stored(run.record_scores, stem, path, len(lines)) if kept else None
+    if scores is None:
+        scores = unit.record_scores(task, lines)
     ids = unit.record_ids(task, lines)
     answers = unit.record_answers(task, lines)
     binary = unit.is_binary(task)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from longeval.runs.folder import RunFolder
+from longeval.runs.folder import RunFolder, RunFolderView
 from longeval.runs.record import RunRecord
 from longeval.runs.timer import Timer, now_iso
 
@@ -22,6 +22,28 @@ def settle(record: RunRecord, folder: RunFolder, totals: dict[str, int], timer: 
     folder.save(record)
 
 
+def keep_record_scores(folder: RunFolder, task_names: list[str]) -> None:
+    """record_scores.json: each pred file's per-record scores, so compare / report --ci / check --significance do not
+    recompute the metrics (see runs/record_scores.py)."""
+    from longeval.benchmarks import benchmark_of
+    from longeval.runs import record_scores
+    from longeval.tasks import all_tasks
+
+    entries = {}
+    for name in task_names:
+        task = all_tasks().get(name)
+        if task is None:
+            continue
+        unit = benchmark_of(task)
+        stem = unit.pred_file_stem(task)
+        path = folder.pred_dir / f"{stem}.jsonl"
+        if path.is_file():
+            lines = unit.read_predictions(task, path)
+            entries[stem] = record_scores.file_entry(task.name, path, unit.record_ids(task, lines),
+                                                     unit.record_scores(task, lines))
+    record_scores.write(RunFolderView(folder.path).record_scores, entries)
+
+
 def finalize(record: RunRecord, folder: RunFolder, totals: dict[str, int], timer: Timer,
              previous_timing: dict[str, float], wall_started: float) -> dict[str, Any]:
     """Score the folder (official eval.py rules) and mark the run complete when every selected record is done."""
@@ -30,6 +52,7 @@ def finalize(record: RunRecord, folder: RunFolder, totals: dict[str, int], timer
     started = time.perf_counter()
     result = score_tasks(folder.pred_dir, record.tasks)
     write_result(folder.pred_dir, result)
+    keep_record_scores(folder, record.tasks)
     timer.add("score", started)
     timer.seconds["total"] = time.perf_counter() - wall_started
     record.finished = now_iso()

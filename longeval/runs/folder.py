@@ -34,6 +34,7 @@ LEDGER = "ledger.jsonl"
 LOCK = "run.lock"
 PRED_DIR = "pred"
 RESULT_JSON = "result.json"
+RECORD_SCORES = "record_scores.json"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class RunFolderView:
     @property
     def ledger_path(self) -> Path:
         return self.path / LEDGER
+
+    @property
+    def record_scores(self) -> Path:
+        """Per-record scores kept when the run was scored (runs/record_scores.py)."""
+        return self.path / RECORD_SCORES
 
     def pred_file(self, stem: str) -> Path:
         return self.pred_dir / f"{stem}.jsonl"
