@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from test_runner import make_data
 
+from longeval.benchmarks.longbench.metrics import qa_f1_score
 from longeval.cli import main
-from longeval.metrics import qa_f1_score
 from longeval.report.records import read_run
 from longeval.runs.folder import RECORD_SCORES as SCORES_FILE
 
