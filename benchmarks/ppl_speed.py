@@ -7,6 +7,9 @@ Per measurement (each in a fresh process; a 512-token window first, untimed, war
 - hf_loop: the usual transformers recipe, `model(ids, labels=ids).loss` per window (full logits materialised);
 - run_prefill_hf / run_prefill_vllm: what `run`'s engines do with the same windows as prompts and one new token
   (HFBackend batched as `run` batches, vLLM without prefix caching), i.e. their prefill rate.
+- interleaved_hf: ppl's transformers scorer, the plain loop and run's prefill (last position's logits only) on one
+  loaded model in one process, taken in turn window by window, 3 rounds (median): on a shared machine the load
+  then weighs on the three alike.
 Rates are forward tokens per second (window tokens, not only the predicted ones), so all five compare like with
 like; the NLL per token of each perplexity path is printed too (they must agree).
 
@@ -27,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ENGINES = ("ppl_hf", "hf_loop", "run_prefill_hf", "ppl_vllm", "run_prefill_vllm")
+ENGINES = ("ppl_hf", "hf_loop", "run_prefill_hf", "ppl_vllm", "run_prefill_vllm", "interleaved_hf")
 # ../shared beside the checkout (a worktree sits one folder deeper): the nearest one up.
 ESSAYS = next((p / "shared" / "reference" / "ruler" / "essays" for p in Path(__file__).resolve().parents
                if (p / "shared" / "reference" / "ruler" / "essays").is_dir()), Path("../shared/reference/ruler/essays"))
@@ -92,6 +95,8 @@ def measure(model: Path, corpus: Path, engine: str, length: int) -> dict:
         nll = sum(loss(ids) for ids in spans)
         return {"seconds": time.perf_counter() - started, "forward_tokens": forward_tokens,
                 "nll_per_token": nll / sum(len(s) - 1 for s in spans)}
+    if engine == "interleaved_hf":
+        return interleaved(model, spans)
     from longeval.backends.base import GenerationParams
     from longeval.methods import parse_method
 
@@ -108,6 +113,47 @@ def measure(model: Path, corpus: Path, engine: str, length: int) -> dict:
     started = time.perf_counter()
     backend.generate(spans, GenerationParams(max_new_tokens=1))
     return {"seconds": time.perf_counter() - started, "forward_tokens": forward_tokens, "nll_per_token": None}
+
+
+def interleaved(model: Path, spans: list[list[int]], rounds: int = 3) -> dict:
+    """One model in one process, the three computations taken in turn on each window (a shared machine's load
+    then weighs on all three alike): ppl's scorer, the plain loss loop, and run's prefill (last position's
+    logits only). Seconds are the median round's sum over the windows."""
+    import statistics
+
+    import torch
+
+    from longeval.analysis.perplexity import HFScorer
+    from longeval.backends.hf import load_hf_model
+    from longeval.methods import parse_method
+
+    loaded = load_hf_model(model, parse_method("none"), max(len(s) for s in spans), "float32", "cpu")
+    scorer = HFScorer(loaded)
+
+    def loop(ids: list[int]) -> None:
+        tensor = torch.tensor([ids])
+        with torch.inference_mode():
+            loaded(tensor, labels=tensor)
+
+    def prefill(ids: list[int]) -> None:
+        with torch.inference_mode():
+            loaded(torch.tensor([ids]), logits_to_keep=1)
+
+    work = {"ppl_hf": lambda ids: scorer.nll([(ids, 1)]), "hf_loop": loop, "run_prefill_hf": prefill}
+    for action in work.values():
+        action(spans[0][:WARM_UP])
+    seconds: dict[str, list[float]] = {name: [] for name in work}
+    for _ in range(rounds):
+        totals = dict.fromkeys(work, 0.0)
+        for ids in spans:
+            for name, action in work.items():
+                started = time.perf_counter()
+                action(ids)
+                totals[name] += time.perf_counter() - started
+        for name, total in totals.items():
+            seconds[name].append(total)
+    return {"seconds": {name: statistics.median(values) for name, values in seconds.items()},
+            "forward_tokens": sum(len(s) for s in spans), "nll_per_token": None}
 
 
 def main() -> None:
@@ -143,8 +189,13 @@ def main() -> None:
         if done.returncode != 0 or not lines:
             print(f"{engine} failed:\n{done.stderr[-3000:]}", file=sys.stderr, flush=True)
             continue
-        rows[engine] = json.loads(lines[-1].removeprefix("RESULT "))
-        print(f"{engine}: {rows[engine]}", file=sys.stderr, flush=True)
+        result = json.loads(lines[-1].removeprefix("RESULT "))
+        print(f"{engine}: {result}", file=sys.stderr, flush=True)
+        if isinstance(result["seconds"], dict):  # interleaved_hf: three measurements
+            for name, seconds in result["seconds"].items():
+                rows[f"{name} (interleaved)"] = {**result, "seconds": seconds}
+        else:
+            rows[engine] = result
     print(f"SmolLM2-135M-Instruct fp32, {args.samples} windows x {args.length} tokens of essays, "
           f"{os.cpu_count()} CPU cores; load average before/after {load[0]:.1f} / {os.getloadavg()[0]:.1f}")
     print("| measurement | seconds | forward tok/s | NLL per token |")
@@ -152,7 +203,9 @@ def main() -> None:
     for engine, r in rows.items():
         nll = f"{r['nll_per_token']:.6f}" if r["nll_per_token"] is not None else "-"
         print(f"| {engine} | {r['seconds']:.1f} | {r['forward_tokens'] / r['seconds']:.0f} | {nll} |")
-    for ppl, prefill in (("ppl_hf", "run_prefill_hf"), ("ppl_vllm", "run_prefill_vllm"), ("ppl_hf", "hf_loop")):
+    pairs = [("ppl_hf", "run_prefill_hf"), ("ppl_vllm", "run_prefill_vllm"), ("ppl_hf", "hf_loop")]
+    pairs += [(f"{a} (interleaved)", f"{b} (interleaved)") for a, b in pairs]
+    for ppl, prefill in pairs:
         if ppl in rows and prefill in rows:
             print(f"{ppl} / {prefill}: {rows[prefill]['seconds'] / rows[ppl]['seconds']:.2f}x the rate")
 

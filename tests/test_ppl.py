@@ -96,6 +96,7 @@ def test_bad_text_sources_are_located_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("extra", "needle"), [
     (["--lengths", "128,abc"], "--lengths"), (["--lengths", "1"], "--lengths"), (["--lengths", ""], "--lengths"),
     (["--samples", "0"], "--samples"), (["--stride", "200"], "--stride"), (["--stride", "0"], "--stride"),
+    (["--dtype", "float8"], "unknown dtype"), (["--backend", "vllm", "--dtype", "float64"], "float64"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(capsys, tmp_path: Path, extra, needle) -> None:
     argv = ["ppl", "--model", str(tmp_path / "model"), "--text", str(tmp_path / "t.txt"), "--lengths", "128,256",
@@ -328,7 +329,8 @@ def test_outputs_resume_and_refusals(tiny_model, corpus, hf_out, capsys, tmp_pat
     assert all(c["versions"]["transformers"] for c in doc["cells"])
     ledger = (hf_out / "ppl.json").read_bytes()
     capsys.readouterr()
-    run_ppl(tiny_model, corpus, hf_out, "--backend", "hf", "--chunk-mb", "1")
+    # --dtype auto is float32 on this CPU: the same setting, so the same folder.
+    run_ppl(tiny_model, corpus, hf_out, "--backend", "hf", "--chunk-mb", "1", "--dtype", "auto")
     err = capsys.readouterr().err
     assert err.count("finished earlier, skipped") == len(METHODS) * len(LENGTHS)
     assert (hf_out / "ppl.json").read_bytes() == ledger  # nothing measured again

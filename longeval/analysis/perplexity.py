@@ -56,17 +56,22 @@ class HFScorer:
 
     batch = 1
 
-    def __init__(self, model_path: str | Path, method: Any, max_length: int, dtype: str = "auto",
-                 device: str = "auto", chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
-        from longeval.backends.hf import load_hf_model
-
-        self.model = load_hf_model(model_path, method, max_length, dtype, device)
+    def __init__(self, model: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        self.model = model
         self.head = self.model.get_output_embeddings()
         # Gemma-2 soft-caps its final logits (its CausalLM forward does it after the head): so must the loss.
         self.softcap = getattr(self.model.config, "final_logit_softcapping", None)
         vocab = int(self.head.weight.shape[0])
         # float32 logits, their log-softmax and the gather's temporaries.
         self.rows = max(1, chunk_bytes // (vocab * 4 * 3))
+
+    @classmethod
+    def load(cls, model_path: str | Path, method: Any, max_length: int, dtype: str = "auto", device: str = "auto",
+             chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> HFScorer:
+        """The checkpoint with the method applied, loaded as `run`'s transformers backend loads it."""
+        from longeval.backends.hf import load_hf_model
+
+        return cls(load_hf_model(model_path, method, max_length, dtype, device), chunk_bytes)
 
     def nll(self, spans: Sequence[Span]) -> list[float]:
         return [self._span_nll(ids, first) for ids, first in spans]
@@ -126,7 +131,7 @@ def make_scorer(backend: str, model_path: str | Path, method: Any, max_length: i
                 chunk_bytes: int) -> Scorer:
     if backend == "vllm":
         return VLLMScorer(model_path, method, max_length, dtype)
-    return HFScorer(model_path, method, max_length, dtype, device, chunk_bytes)
+    return HFScorer.load(model_path, method, max_length, dtype, device, chunk_bytes)
 
 
 def cell_spans(selection: Selection, stride: int | None) -> Iterator[Span]:

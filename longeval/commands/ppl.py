@@ -84,6 +84,11 @@ def parse_lengths(text: str) -> list[int]:
 
 
 def check_args(args: argparse.Namespace, lengths: list[int]) -> None:
+    from longeval.backends.base import canonical_dtype
+
+    args.dtype = canonical_dtype(args.dtype)
+    if args.backend == "vllm" and args.dtype == "float64":
+        raise UserError("vLLM does not run float64 (use float32, bfloat16 or float16)")
     for name in ("samples", "chunk_mb"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -91,6 +96,16 @@ def check_args(args: argparse.Namespace, lengths: list[int]) -> None:
         raise UserError(f"--stride must be between 1 and the shortest length ({lengths[0]}), got {args.stride}")
     if args.backend == "vllm" and args.device != "auto":
         raise UserError("--device is for --backend hf (vLLM picks its device itself)")
+
+
+def engine_dtype(backend: str, dtype: str, device: str) -> str:
+    """The dtype the engine will run, "auto" resolved as both backends resolve it (float32 on CPU, bfloat16 on a
+    GPU), so that `--dtype auto` and `--dtype float32` on a CPU are the same setting of a resumed folder."""
+    if dtype != "auto":
+        return dtype
+    from longeval.backends.hf import resolve_device
+
+    return "float32" if resolve_device(device if backend == "hf" else "auto") == "cpu" else "bfloat16"
 
 
 def resolve_checkpoint(model: str) -> tuple[Any, Path, Any, dict[str, Any], str]:
@@ -134,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
     model_identity = {"config_sha256": config_sha, "weights_sha256": weights_fingerprint(model_dir),
                       **({"commit": resolved.commit} if resolved.commit else {})}
+    args.dtype = engine_dtype(args.backend, args.dtype, args.device)
     identity = {"model": model_identity, "text_sha256": documents.sha256, "samples": args.samples,
                 "stride": args.stride, "backend": args.backend, "dtype": args.dtype}
     name = Path(gguf.file).stem if gguf else resolved.name
