@@ -20,7 +20,7 @@ from typing import Any
 from longeval.benchmarks import benchmark_of
 from longeval.prompts import WRAPPER_LABELS, generation_params
 from longeval.runs.engines import Engines, engine_key
-from longeval.runs.execute import batches_by_length, execute, pending_prompts
+from longeval.runs.execute import batches_by_length, execute, pending_prompts, recount_unledgered
 from longeval.runs.folder import (
     PRED_FIELDS,
     RunFolder,
@@ -135,6 +135,9 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
              f"prompt budget {budget_text} tokens -> {folder.path}")
 
     started = time.perf_counter()
+    lost = recount_unledgered(folder, inputs.tasks, inputs.records, inputs.tokenizer, plan.budgets, inputs.wrapper)
+    if lost:
+        print(f"longeval run: warning: {lost}", file=sys.stderr)
     pending = pending_prompts(inputs.tasks, inputs.records, finished, inputs.tokenizer, plan.budgets, inputs.wrapper)
     timer.add("tokenize", started)
 

@@ -285,3 +285,22 @@ def test_a_vllm_sweep_on_one_engine_predicts_what_one_engine_per_length_does(tmp
     alone = preds_by_id(tmp_path / "alone" / "r" / "pred" / "hotpotqa.jsonl")
     assert alone == preds_by_id(tmp_path / "sweep" / "r_150" / "pred" / "hotpotqa.jsonl")
     assert any(line["pred"] for line in alone.values())
+
+
+def test_after_the_ledger_is_deleted_a_resume_recomputes_the_counts_it_can_and_says_what_it_cannot(
+        tmp_path, capsys, echo_model):
+    data = make_data(tmp_path / "lb", n=5)
+    args = ("--run-name", "r", "--batch-size", "1")
+    assert main(echo_args(echo_model, data, tmp_path / "whole", *args)) == 0
+    whole = run_json(tmp_path / "whole" / "r")
+    assert main(echo_args(echo_model, data, tmp_path / "runs", *args, "--limit", "3")) == 0
+    folder = tmp_path / "runs" / "r"
+    (folder / "ledger.jsonl").unlink()
+    capsys.readouterr()
+    assert main(echo_args(echo_model, data, tmp_path / "runs", *args)) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "ledger.jsonl" in warnings[0] and "3 predictions" in warnings[0], warnings
+    info = run_json(folder)
+    assert info["status"] == "complete"
+    assert info["truncated"] == whole["truncated"] and info["tokens"]["prompt"] == whole["tokens"]["prompt"]
+    assert info["tokens"]["generated"] < whole["tokens"]["generated"]  # the 3 unknown ones are left out, said above

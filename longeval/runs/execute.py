@@ -28,6 +28,30 @@ def pending_prompts(tasks: Sequence[Task], records: dict[str, list[dict[str, Any
             for task in tasks}
 
 
+def recount_unledgered(folder: RunFolder, tasks: Sequence[Task], records: dict[str, list[dict[str, Any]]],
+                       tokenizer: Any, budgets: dict[str, int], wrapper: str) -> str | None:
+    """After the ledger was lost: the prompt tokens and truncation of the predictions it lacked, recomputed by
+    building their prompts again (the same procedure gives the same tokens); returns the warning that says what
+    cannot be recomputed (the generated tokens: the engine's ids are gone), or None when nothing was missing."""
+    for task in tasks:
+        ids = folder.unledgered.get(task.name, [])
+        by_id = {r["_id"]: r for r in records[task.name]}
+        entries = []
+        for _id in ids:
+            if _id in by_id:
+                prompt = benchmark_of(task).build_prompt(task, by_id[_id], tokenizer, budgets[task.name], wrapper)
+                entries.append(LedgerEntry(task.name, _id, len(prompt.token_ids), None, prompt.truncated))
+        folder.recount(task.name, entries)
+    folder.unledgered.clear()
+    unknown = folder.unknown_generated()
+    if not unknown:
+        return None
+    return (f"{folder.ledger_path.name} lacks the generated-token counts of {unknown} predictions in pred/ (the "
+            "ledger was deleted?): their prompt tokens and truncation are recomputed from their prompts, their "
+            "generated tokens cannot be (the engine's token ids are gone), so run.json's tokens.generated leaves "
+            "them out")
+
+
 def batches_by_length(prompts: Sequence[Prompt], size: int) -> Iterator[list[Prompt]]:
     """Longest first (memory trouble shows at once, the ETA errs on the safe side), similar lengths together."""
     ordered = sorted(prompts, key=lambda p: len(p.token_ids), reverse=True)

@@ -182,7 +182,7 @@ class LedgerEntry:
     task: str
     id: str
     prompt_tokens: int
-    generated_tokens: int
+    generated_tokens: int | None  # None: unknown (recounted after the ledger was lost; the engine's ids are gone)
     truncated: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -198,8 +198,10 @@ def read_ledger(path: Path) -> dict[tuple[str, str], LedgerEntry]:
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             obj = json.loads(line)
+            generated = obj["generated_tokens"]
             entry = LedgerEntry(task=str(obj["task"]), id=str(obj["_id"]), prompt_tokens=int(obj["prompt_tokens"]),
-                                generated_tokens=int(obj["generated_tokens"]), truncated=bool(obj["truncated"]))
+                                generated_tokens=None if generated is None else int(generated),
+                                truncated=bool(obj["truncated"]))
         except (ValueError, KeyError, TypeError):
             continue
         entries[(entry.task, entry.id)] = entry
@@ -215,6 +217,7 @@ class RunFolder:
     _created: list[Path] = field(default_factory=list)
     # task name -> _id -> ledger entry of each prediction its pred file holds
     done: dict[str, dict[str, LedgerEntry]] = field(default_factory=dict)
+    unledgered: dict[str, list[str]] = field(default_factory=dict)  # task -> _ids in pred/ the ledger lacks
 
     @property
     def view(self) -> RunFolderView:
@@ -329,10 +332,25 @@ class RunFolder:
             finished[name] = read_finished(self.pred_file(base))
             self.done[name] = {}
             for _id in finished[name]:
-                # Every pred line was preceded by its ledger line; one missing means a folder written by an older
-                # longeval: its cost is unknown and counted as zero.
-                self.done[name][_id] = ledger.get((name, _id), LedgerEntry(name, _id, 0, 0, False))
+                # Every pred line was preceded by its ledger line; one missing means the ledger was lost (deleted,
+                # or a folder written by an older longeval): `recount` recomputes what it can.
+                entry = ledger.get((name, _id))
+                if entry is None:
+                    self.unledgered.setdefault(name, []).append(_id)
+                    entry = LedgerEntry(name, _id, 0, None, False)
+                self.done[name][_id] = entry
         return finished
+
+    def recount(self, name: str, entries: Sequence[LedgerEntry]) -> None:
+        """Ledger lines recomputed for predictions the ledger lacked (prompt tokens and truncation; generated
+        tokens unknown), appended so that the next session reads them."""
+        if entries:
+            append_durably(self.ledger_path, [entry.to_json() for entry in entries])
+            self.done.setdefault(name, {}).update((entry.id, entry) for entry in entries)
+
+    def unknown_generated(self) -> int:
+        """Predictions whose generated-token count is unknown (left out of run.json's tokens.generated)."""
+        return sum(e.generated_tokens is None for d in self.done.values() for e in d.values())
 
     def commit(self, task: str, base: str, lines: Sequence[dict[str, Any]], entries: Sequence[LedgerEntry]) -> None:
         """Make predictions durable: ledger lines first, then the pred lines (the durable-write unit)."""
@@ -348,7 +366,7 @@ class RunFolder:
             record.records[name] = TaskCount(done=len(entries), total=total)
             record.truncated[name] = sum(e.truncated for e in entries.values())
         record.tokens = Tokens(prompt=sum(e.prompt_tokens for d in self.done.values() for e in d.values()),
-                               generated=sum(e.generated_tokens for d in self.done.values() for e in d.values()))
+                               generated=sum(e.generated_tokens or 0 for d in self.done.values() for e in d.values()))
 
     def save(self, record: RunRecord) -> None:
         record.save(self.run_json)
