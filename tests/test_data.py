@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error
 
+from longeval.benchmarks.longbench.data import open_source
 from longeval.cli import main
-from longeval.data import open_source
 from longeval.errors import UserError
 from longeval.tasks import get_task
 
@@ -116,7 +116,8 @@ def test_bad_data_argument(tmp_path):
 
 
 def _open_hub_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = ("import sys\nfrom longeval.data import open_source\nfrom longeval.errors import UserError\n"
+    code = ("import sys\nfrom longeval.benchmarks.longbench.data import open_source\n"
+            "from longeval.errors import UserError\n"
             "try:\n    print(open_source('hub').describe)\nexcept UserError as exc:\n    print(exc)\n    sys.exit(2)\n")
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
 
@@ -183,7 +184,7 @@ def test_an_empty_data_file_is_named_as_empty(tmp_path):
 
 def test_unicode_line_separators_inside_strings_do_not_split_records(tmp_path):
     """json.dumps(ensure_ascii=False) leaves U+2028 raw; str.splitlines() would cut such a record in two."""
-    from longeval.data import parse_records
+    from longeval.benchmarks.longbench.data import parse_records
 
     record = {"input": "q", "context": "a\u2028b\u0085c", "answers": ["x"], "length": 3, "dataset": "trec",
               "language": "en", "all_classes": None, "_id": "r1"}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from longeval.data import open_source
+from longeval.benchmarks.longbench.data import open_source
 from longeval.demo import DEMO_METHODS, DEMO_TASKS, EXTENDED_LENGTH, make_demo_data, run_demo
 from longeval.prompts import load_tokenizer
 from longeval.tasks import get_task

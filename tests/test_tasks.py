@@ -205,7 +205,7 @@ def test_tasks_path_must_be_a_folder(tmp_path, capsys, user_tasks):
 
 
 def test_a_generated_task_takes_its_records_from_its_generator(user_tasks, monkeypatch, tmp_path):
-    from longeval import data
+    from longeval.benchmarks.longbench import data
 
     def counting(task, limit, n):
         return [{"context": "x " * i, "input": "how many?", "answers": [str(i)], "length": i, "all_classes": None,

@@ -32,7 +32,7 @@ def text_file_documents(path: str | Path) -> Iterator[str]:
 def longbench_documents(data: str, tasks: str) -> Iterator[str]:
     """The `context` of each record of each task, in task then file order (records read task by task)."""
     from longeval.benchmarks import benchmark_of
-    from longeval.data import open_source
+    from longeval.benchmarks.longbench.data import open_source
     from longeval.tasks import resolve_tasks
 
     source = open_source(data)

@@ -100,7 +100,7 @@ def _folder_documents(folder: Path, text_field: str | None) -> list[str]:
 
 def _zip_documents(spec: str) -> list[str]:
     """The `context` of every record of every .jsonl member of a LongBench data.zip (or the hub's), by name."""
-    from longeval.data import open_source
+    from longeval.benchmarks.longbench.data import open_source
 
     source = open_source(spec)
     try:

@@ -127,11 +127,9 @@ class Benchmark:
         return True
 
     def open_data(self, spec: str) -> DataSource:
-        """--data opened for this family's tasks (what a folder, file or `hub` means is the family's business).
-        Default: LongBench's sources (a folder, the official data.zip, or `hub`: longeval.data.open_source)."""
-        from longeval.data import open_source
-
-        return open_source(spec)
+        """--data opened for this family's tasks (what a folder, file or `hub` means is the family's business):
+        a `longeval.data.DataSource` (`open_path` makes one of a folder or zip file). Needed when `needs_data`."""
+        raise NotImplementedError(f"benchmark {self.name} reads no --data (its needs_data should say False)")
 
     def load_records(self, task: Task, source: DataSource, limit: int | None, *, tokenizer: Any,
                      budget: int | None, options: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 A LongBench-E task is a variant of its v1 task (`variant_of:` in its YAML): same prompt, metric and limits, its
 own data file (`<task>_e.jsonl`), predictions in the base task's file name (as the official pred.py writes them
 under pred_e/), and its result.json entry split by the record's `length` into the buckets 0-4k, 4-8k, 8k+.
-The record schema and loader are longeval.data, the prompt procedure longeval.prompts, the metrics
+The record schema and loader are data.py here, the prompt procedure longeval.prompts, the metrics
 longeval.benchmarks.longbench.metrics, the aggregation longeval.scoring: this unit is where the core reaches them.
 """
 
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 LANGUAGES = ("en", "zh", "code")
 # Where a task's records come from: a LongBench data file (<data_file>.jsonl in the --data folder/zip/hub), or a
-# generator registered in longeval.data.GENERATORS (synthetic tasks whose records are made, not read).
+# generator registered in benchmarks/longbench/data.py GENERATORS (synthetic tasks whose records are made, not read).
 SOURCES = ("longbench", "generated")
-# Record fields a prompt template may name (str.format(**record)); the record schema is in longeval.data.
+# Record fields a prompt template may name (str.format(**record)); the record schema is in data.py here.
 PROMPT_FIELDS = ("context", "input")
 SHORT_BUCKET = "0-4k"  # inputs inside a 4k original window: the short-context check's LongBench-E column
 # The official prediction line (pred.py) and the fields a resumed run needs back.
@@ -45,7 +45,7 @@ class LongBenchTask(Task):
     samples: int | None = None  # records in the official test set (LongBench-E: not fixed)
     data_file: str | None = None  # data file stem; defaults to name
     source: str = "longbench"  # one of SOURCES
-    generator: str | None = None  # source "generated": the generator's name in longeval.data.GENERATORS
+    generator: str | None = None  # source "generated": the generator's name in data.GENERATORS
     generator_args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -148,7 +148,15 @@ class LongBench(Benchmark):
 
     def load_records(self, task: Task, source: DataSource, limit: int | None, *, tokenizer: Any,
                      budget: int | None, options: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return source.load(_lb(task), limit, tokenizer=tokenizer, budget=budget)
+        from longeval.benchmarks.longbench.data import load_records
+
+        return load_records(source, _lb(task), limit, tokenizer=tokenizer, budget=budget)
+
+    def open_data(self, spec: str) -> DataSource:
+        """A folder, the official data.zip, or `hub` (the data.zip downloaded into the Hugging Face cache)."""
+        from longeval.benchmarks.longbench.data import open_source
+
+        return open_source(spec)
 
     # --- prediction lines --------------------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from typing import Any
 from longeval.benchmarks import register
 from longeval.benchmarks.base import ReportSection, RunView
 from longeval.benchmarks.longbench import LongBench, LongBenchTask
+from longeval.benchmarks.longbench.data import GENERATORS
 from longeval.benchmarks.longbench.metrics import METRICS
 from longeval.benchmarks.passkey.generate import generate_task, passkey_score
-from longeval.data import GENERATORS
 from longeval.tasks import Task
 
 METRICS.setdefault("passkey", passkey_score)  # exact match of the first number with the key

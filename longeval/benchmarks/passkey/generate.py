@@ -124,7 +124,8 @@ def passkey_score(prediction: str, ground_truth: str, **_: Any) -> float:
 
 def generate_task(task: Any, limit: int | None, tokenizer: Any = None, budget: int | None = None,
                   **args: Any) -> list[dict[str, Any]]:
-    """The registered generator (longeval.data.GENERATORS['passkey']): records filling `budget` tokens."""
+    """The registered generator (GENERATORS['passkey'] of benchmarks/longbench/data.py): records filling `budget`
+    tokens."""
     if tokenizer is None or budget is None:
         raise UserError("passkey records are built per run from the tokenizer and prompt budget",
                         path=getattr(task, "path", None), field="generator")
