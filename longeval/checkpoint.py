@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from longeval.errors import UserError
 from longeval.gguf import GGUFSource
 from longeval.hub import ResolvedModel
 
@@ -32,5 +33,7 @@ def resolve_checkpoint(spec: str | Path, *, echo: Callable[[str], None] = _stder
     from longeval.hub import resolve_model as resolve_hub
 
     resolved = resolve_hub(str(spec))
+    if not resolved.path.exists():  # at once: a tokenizer or model loader would try the hub with it, for a minute
+        raise UserError("no such checkpoint folder or .gguf file", path=resolved.path)
     folder, gguf = resolve_gguf(resolved.path, echo=echo)
     return Checkpoint(folder=folder, name=Path(gguf.file).stem if gguf else resolved.name, hub=resolved, gguf=gguf)

@@ -3,6 +3,8 @@ traceback (run names, serve lengths, method parameters, paths), each checked aga
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from helpers import assert_exit_2_one_line
 from test_run_folder import echo_args
@@ -14,3 +16,40 @@ def test_a_run_name_that_is_not_a_plain_folder_name_is_refused(tmp_path, capsys,
     data = make_data(tmp_path / "lb", n=1)
     assert_exit_2_one_line(capsys, echo_args(echo_model, data, tmp_path / "runs", "--run-name", name), "--run-name")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "up").exists()
+
+
+@pytest.mark.parametrize("spec", ["pi:factor=1e308", "yarn:factor=1e308", "ntk:factor=1e308", "llama3:factor=1e308",
+                                  "eabf:skip_layers=999"])
+@pytest.mark.parametrize("command", ["run", "prompts"])
+def test_method_parameters_out_of_range_are_refused_in_one_line(tmp_path, capsys, echo_model, spec, command):
+    data = make_data(tmp_path / "lb", n=1)
+    argv = echo_args(echo_model, data, tmp_path / "runs", "--method", spec)
+    if command == "prompts":
+        argv = ["prompts", "--model", str(echo_model), "--method", spec, "--tasks", "hotpotqa", "--data", str(data),
+                "--out", str(tmp_path / "runs"), "--limit", "1"]
+    assert_exit_2_one_line(capsys, argv, spec.split(":")[0], "skip_layers" if "skip" in spec else "at most")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("url", ["localhost:8000", "http://[bad/v1", "http://x:99999/v1", "ftp://host/v1"])
+def test_a_malformed_base_url_is_refused_in_one_line(tmp_path, capsys, echo_model, url):
+    data = make_data(tmp_path / "lb", n=1)
+    argv = ["run", "--model", str(echo_model), "--tasks", "hotpotqa", "--data", str(data), "--out",
+            str(tmp_path / "runs"), "--backend", "openai", "--base-url", url, "--retries", "0", "--no-progress"]
+    assert_exit_2_one_line(capsys, argv, "--base-url", url)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="serve needs vllm")
+@pytest.mark.parametrize("length", ["0", "1", "99999999999999"])
+def test_serve_refuses_a_max_model_len_no_server_can_hold(capsys, echo_model, length):
+    assert_exit_2_one_line(capsys, ["serve", str(echo_model), "--max-model-len", length, "--dry-run"],
+                           "--max-model-len", length)
+
+
+def test_entropy_on_a_missing_local_path_answers_at_once(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("some words\n")
+    missing = tmp_path / "no-such-model"
+    assert_exit_2_one_line(capsys, ["entropy", "--model", str(missing), "--method", "none", "--text", str(text),
+                                    "--out", str(tmp_path / "out")], str(missing), "no such checkpoint")

@@ -91,6 +91,21 @@ def config_sha256(model_path: str | Path) -> str:
         raise UserError(f"cannot read the model config ({exc.strerror or exc})", path=path) from None
 
 
+def check_base_url(url: str) -> None:
+    """An http(s) URL with a host, e.g. http://127.0.0.1:8000/v1 (anything else fails only when first requested,
+    after retries, or as a traceback from the URL parser)."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError as exc:
+        raise UserError(f"--base-url is not a valid URL ({exc}): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"--base-url must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1; "
+                        f"got {url!r}")
+
+
 class ServerError(Exception):
     """A request that may succeed when tried again (the server is busy, restarting or unreachable)."""
 
@@ -166,6 +181,7 @@ class ServedBackend:
                  concurrency: int = 8, retries: int = 6) -> None:
         if not base_url:
             raise UserError("--backend openai needs --base-url (the server's address, e.g. http://127.0.0.1:8000/v1)")
+        check_base_url(base_url)
         if concurrency < 1:
             raise UserError(f"--concurrency must be at least 1, got {concurrency}")
         if retries < 0:

@@ -28,6 +28,8 @@ examples:
 
 # Pass-through is also a loaded gun: these would silently undo what `longeval serve` sets up.
 OWN_OPTIONS = ("--served-model-name", "--hf-overrides", "--model", "--tokenizer", "--max-model-len", "--dtype")
+# The most positions --max-model-len takes (vLLM keeps lengths in 32-bit integers).
+MAX_MODEL_LEN = 2**31 - 1
 # The cli collects unknown options into args.passthrough for this command instead of refusing them.
 PASSES_UNKNOWN_OPTIONS = True
 
@@ -70,6 +72,8 @@ def serve_command(args: argparse.Namespace) -> tuple[list[str], str]:
     )
     from longeval.methods import method_from_config, parse_method
 
+    if args.max_model_len is not None and not 2 <= args.max_model_len <= MAX_MODEL_LEN:
+        raise UserError(f"--max-model-len must be between 2 and {MAX_MODEL_LEN} positions, got {args.max_model_len}")
     model = resolve_checkpoint(args.model)
     config = read_config(model.folder)
     method = method_from_config(config) if args.method is None else parse_method(args.method)

@@ -63,6 +63,8 @@ class Param:
                                 f"{format_value(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise UserError(f"{context}: {self.name} must be a finite number, got {value}")
+        if abs(value) > PARAM_MAXIMUM:  # 1e308 is finite, but the positions it covers or its RoPE base overflow
+            raise UserError(f"{context}: {self.name} must be at most {PARAM_MAXIMUM:g}, got {format_value(value)}")
         return value
 
     def parse(self, text: str, context: str) -> int | float:
@@ -85,6 +87,10 @@ class Param:
                 raise UserError(f"{context}: {self.name} must be an integer, got {value!r}")
             return self.check(int(value), context)
         return self.check(float(value), context)
+
+
+# The largest value any method parameter takes (a factor of 1e12 already covers 4e15 positions of a 4k model).
+PARAM_MAXIMUM = 1e12
 
 
 def factor_param(default: float) -> Param:

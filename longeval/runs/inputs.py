@@ -54,7 +54,9 @@ def resolve_method(spec: str | None, config: dict[str, Any]):
     """The method named by --method, or the one an extended checkpoint's config carries."""
     from longeval.methods import method_from_config, parse_method
 
-    return method_from_config(config) if spec is None else parse_method(spec)
+    method = method_from_config(config) if spec is None else parse_method(spec)
+    method.check_model(config)  # here, for every backend (the engines check it only when they build the model)
+    return method
 
 
 def resolve_run_tasks(spec: str) -> list[Task]:
