@@ -450,7 +450,7 @@ def section_plots(cells: dict[tuple[str, str, int], Cell], out: Path) -> list[st
 
     written: list[str] = []
     for benchmark, name, ylabel in (("passkey", "passkey_vs_length.png", "passkey accuracy (%)"),
-                                    ("RULER", "ruler_vs_length.png", "RULER average (%)")):
+                                    ("RULER", "ruler_vs_length.png", "RULER average over the tasks run (%)")):
         methods, lengths = _methods(cells, benchmark), _lengths(cells, benchmark)
         if not methods:
             continue
@@ -465,7 +465,7 @@ def section_plots(cells: dict[tuple[str, str, int], Cell], out: Path) -> list[st
                 ax.fill_between(xs, [b[0] for b in bands if b], [b[1] for b in bands if b], color=line.get_color(),
                                 alpha=0.08)
         ax.axvline(8192, color="grey", linestyle=":", linewidth=1.5)
-        ax.text(8192, 50, "trained window: 8,192 tokens ", color="grey", fontsize=8, va="center", ha="right",
+        ax.text(8192, 25, "trained window: 8,192 tokens ", color="grey", fontsize=8, va="center", ha="right",
                 rotation=90)
         ax.set_xscale("log", base=2)
         ax.set_xticks(lengths, [length_label(n) for n in lengths])

@@ -4,12 +4,16 @@
 # per RoPE method, no fine-tuning (each method changes RoPE only), vLLM.
 #
 #   scripts/smollm2-runs.sh passkey LIMIT [METHOD...]   # passkey at 2k, 4k, 8k, 12k, 16k tokens
-#   scripts/smollm2-runs.sh ppl [METHOD...]             # perplexity at the same lengths on the RULER essays
+#   scripts/smollm2-runs.sh ruler LIMIT [METHOD...]     # RULER niah_single_1/2 at 2048, 4096, 8192, 12288
+#   scripts/smollm2-runs.sh ppl [METHOD...]             # perplexity at 2k-16k on the RULER essays
 #
 # passkey: the task results/smollm2/tasks/passkey_ladder.yaml (one engine per method), one run folder per method
 # under results/smollm2/runs/. LIMIT counts records in the ladder's order (depth, then length): 5 = key depth 10%
 # at every length, 10 adds 50%, 15 adds 90%, 25 all five depths. A run folder that exists is resumed and extended
 # to the new LIMIT (records already predicted are kept).
+# ruler: RULER's niah_single_1 (noise haystack) and niah_single_2 (essay haystack: ESSAYS) with RULER's base
+# template (no chat wrapper), LIMIT records per task and length, one run folder per method and length
+# (runs/ruler_<method>_<length>); add tasks to RULER_TASKS for more of the offline suite.
 # ppl: `longeval ppl` on one document, RULER's 49 essays (ESSAYS, default ../shared/reference/ruler/essays)
 # concatenated in file-name order, into results/smollm2/ppl/ (finished cells are kept; methods can be added).
 # Then `python scripts/results.py` rewrites the tables and plots from what the folders hold.
@@ -17,10 +21,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
-WHAT="${1:?passkey LIMIT [METHOD...] | ppl [METHOD...]}"
+WHAT="${1:?passkey LIMIT [METHOD...] | ruler LIMIT [METHOD...] | ppl [METHOD...]}"
 shift
-if [ "$WHAT" = passkey ]; then
-  LIMIT="${1:?passkey needs a LIMIT}"
+if [ "$WHAT" = passkey ] || [ "$WHAT" = ruler ]; then
+  LIMIT="${1:?$WHAT needs a LIMIT}"
   shift
 fi
 METHODS=("$@")
@@ -28,8 +32,17 @@ METHODS=("$@")
 spec() { case "$1" in pi|ntk|yarn) echo "$1:factor=2" ;; *) echo "$1" ;; esac; }
 GGUF="$("$PYTHON" -c 'from longeval.demo import smollm2_gguf; print(smollm2_gguf())')"
 LENGTHS=2000,4000,8000,12000,16000
+ESSAYS="${ESSAYS:-../shared/reference/ruler/essays}"
+if [ "$WHAT" = ruler ]; then
+  for method in "${METHODS[@]}"; do
+    "$PYTHON" -m longeval run --model "$GGUF" --method "$(spec "$method")" \
+      --tasks "${RULER_TASKS:-ruler_niah_single_1,ruler_niah_single_2}" --ruler-essays "$ESSAYS" \
+      --max-length 2048,4096,8192,12288 --limit "$LIMIT" --chat-template none --dtype float32 --backend vllm \
+      --out results/smollm2/runs --run-name "ruler_$method" --no-progress
+  done
+  exit 0
+fi
 if [ "$WHAT" = ppl ]; then
-  ESSAYS="${ESSAYS:-../shared/reference/ruler/essays}"
   TEXT="$(mktemp -d)/ruler-essays.txt"
   "$PYTHON" - "$ESSAYS" "$TEXT" <<'PY'
 import sys
