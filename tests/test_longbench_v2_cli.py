@@ -61,6 +61,11 @@ def test_run_writes_pred_py_lines_and_result_py_numbers_then_resumes(echo_model,
     before = (pred / "longbench_v2_cot.jsonl").read_bytes()
     assert main(argv) == 0  # complete: nothing generated again
     assert (pred / "longbench_v2_cot.jsonl").read_bytes() == before
+    report = tmp_path / "report"
+    assert main(["report", str(tmp_path / "r"), "--plot", "--out", str(report)]) == 0
+    assert (report / "longbench_v2_length.png").read_bytes().startswith(b"\x89PNG")
+    table = (report / "leaderboard.md").read_text()
+    assert "LongBench v2: overall, by difficulty, by length" in table and "| medium |" in table
 
 
 def test_refusals_are_one_line(echo_model, data, tmp_path, capsys, monkeypatch):

@@ -149,8 +149,11 @@ class LongBenchV2(Benchmark):
             return first
         budget, wrapper = self._built_with[task.name]
         answering = [i for i, output in enumerate(first) if output.text != ""]
-        second_prompts = [answer_prompt(task.name, v2.answer_prompt, dict(records[i]), first[i].text.strip(),
-                                        tokenizer, budget, wrapper) for i in answering]
+        # the official answer template has no $DOC$: a record's context is read back only for one that does
+        needs_context = "$DOC$" in v2.answer_prompt
+        second_prompts = [answer_prompt(task.name, v2.answer_prompt,
+                                        read_item(dict(records[i])) if needs_context else dict(records[i]),
+                                        first[i].text.strip(), tokenizer, budget, wrapper) for i in answering]
         answer_params = dataclasses.replace(params, max_new_tokens=v2.answer_tokens)
         second = dict(zip(answering, backend.generate([p.token_ids for p in second_prompts], answer_params),
                           strict=True)) if answering else {}

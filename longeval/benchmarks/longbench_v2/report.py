@@ -1,5 +1,5 @@
-"""LongBench v2 in the report: the six numbers of each run's v2 tasks as one table (0-shot and CoT side by side),
-and accuracy by length bucket as a grouped bar chart."""
+"""LongBench v2 in the report: accuracy by length bucket as a grouped bar chart, one bar per (run, task), so 0-shot
+and CoT runs stand side by side. (The six numbers themselves are the report's bucket table: one row per bucket.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from longeval.benchmarks.longbench_v2.results import BUCKETS, COLUMNS
+from longeval.benchmarks.longbench_v2.results import COLUMNS
 
 LENGTHS = ("short", "medium", "long")
 
@@ -15,19 +15,6 @@ LENGTHS = ("short", "medium", "long")
 def v2_rows(runs: Sequence[Any], tasks: Sequence[str]) -> list[tuple[str, str, dict[str, float]]]:
     """(run name, task, {bucket: score}) for every run that has a v2 task's buckets, tasks in the given order."""
     return [(run.name, task, run.buckets[task]) for run in runs for task in tasks if task in run.buckets]
-
-
-def v2_table(runs: Sequence[Any], tasks: Sequence[str]) -> str:
-    """A markdown table: run, task, Overall, Easy, Hard, Short, Medium, Long ('-' for an empty bucket)."""
-    rows = v2_rows(runs, tasks)
-    if not rows:
-        return ""
-    header = "| run | task | " + " | ".join(COLUMNS[b] for b in BUCKETS) + " |"
-    lines = [header, "|---|---|" + "---:|" * len(BUCKETS)]
-    for name, task, buckets in rows:
-        cells = [f"{buckets[b]:.1f}" if b in buckets else "-" for b in BUCKETS]
-        lines.append(f"| {name} | {task} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def length_bucket_plot(runs: Sequence[Any], tasks: Sequence[str]) -> bytes | None:
