@@ -88,7 +88,7 @@ def test_extend_refuses_non_empty_output_and_missing_base(tiny_model: Path, tmp_
     assert extend(tiny_model, tmp_path / "out", "yarn") == 2
     assert "not empty" in capsys.readouterr().err
     assert extend(tmp_path / "nowhere", tmp_path / "out2", "yarn") == 2
-    assert "no config.json" in capsys.readouterr().err
+    assert "no such checkpoint" in capsys.readouterr().err
 
 
 def test_tiny_model_layout_and_tokenizer(tiny_model: Path) -> None:

@@ -53,3 +53,55 @@ def test_entropy_on_a_missing_local_path_answers_at_once(tmp_path, capsys):
     missing = tmp_path / "no-such-model"
     assert_exit_2_one_line(capsys, ["entropy", "--model", str(missing), "--method", "none", "--text", str(text),
                                     "--out", str(tmp_path / "out")], str(missing), "no such checkpoint")
+
+
+def _checkpoint_with_real_weights(echo_model, folder):
+    """The echo checkpoint with a small but real safetensors file (numpy; no torch needed)."""
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    shutil.copytree(echo_model, folder)
+    save_file({"w": np.arange(4096, dtype=np.float32)}, str(folder / "model.safetensors"))
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["none", "truncated", "header"])
+def test_extend_refuses_a_checkpoint_without_whole_weights_and_copies_get_a_plain_mode(tmp_path, capsys,
+                                                                                        echo_model, damage):
+    import os
+
+    from longeval.cli import main
+
+    model = _checkpoint_with_real_weights(echo_model, tmp_path / "ckpt")
+    weights = model / "model.safetensors"
+    if damage == "none":
+        weights.unlink()
+    elif damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:-100])
+    else:
+        weights.write_bytes(b"\xff" * 64)
+    argv = ["extend", str(model), "--method", "yarn:factor=2", "--out", str(tmp_path / "out")]
+    assert_exit_2_one_line(capsys, argv, str(model))
+    assert not (tmp_path / "out").exists()
+    # A whole checkpoint extends; the files it copies get the mode open() gives, not the source's 0600.
+    whole = _checkpoint_with_real_weights(echo_model, tmp_path / "whole")
+    for path in whole.iterdir():
+        path.chmod(0o600)
+    assert main(["extend", str(whole), "--method", "yarn:factor=2", "--out", str(tmp_path / "out")]) == 0
+    umask = os.umask(0o022)
+    os.umask(umask)
+    copied = tmp_path / "out" / "tokenizer_config.json"
+    assert copied.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_truncated_safetensors_file_is_refused_by_the_hf_backend(tmp_path, capsys, echo_model):
+    model = _checkpoint_with_real_weights(echo_model, tmp_path / "ckpt")
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    data = make_data(tmp_path / "lb", n=1)
+    argv = ["run", "--model", str(model), "--tasks", "hotpotqa", "--data", str(data), "--out", str(tmp_path / "runs"),
+            "--backend", "hf", "--max-length", "200", "--no-progress"]
+    assert_exit_2_one_line(capsys, argv, "model.safetensors", "truncated")
+    assert not (tmp_path / "runs").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,27 @@ def require_weights(model_dir: str | Path) -> None:
     if not indexes and not any(p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) for p in folder.iterdir()):
         raise UserError(f"no weight files in this model folder (looked for {', '.join(WEIGHT_SUFFIXES)})",
                         path=folder)
+    for weights in sorted(folder.glob("*.safetensors")):
+        check_safetensors(weights)
+
+
+def check_safetensors(path: Path) -> None:
+    """A .safetensors file whose header does not parse or whose tensors reach past its end (a damaged or
+    truncated copy) is a UserError naming it; the loaders would fail with a traceback (or read garbage)."""
+    try:
+        with path.open("rb") as handle:
+            prefix = handle.read(8)
+            size = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+            total = os.fstat(handle.fileno()).st_size
+            if not 2 <= size <= total - 8:
+                raise ValueError("header length past the end of the file")
+            header = json.loads(handle.read(size))
+        ends = [int(info["data_offsets"][1]) for name, info in header.items() if name != "__metadata__"]
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise UserError(f"damaged safetensors file ({exc})", path=path) from None
+    if 8 + size + max(ends, default=0) > total:
+        raise UserError(f"truncated safetensors file: its tensors need {8 + size + max(ends)} bytes, it has {total}",
+                        path=path)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def _link_or_copy(source: Path, target: Path) -> bool:
         os.link(source, target)
         return True
     except OSError:
-        shutil.copy2(source, target)
+        shutil.copyfile(source, target)  # the mode a plain open() gives (0644 under umask 022), not the source's
         return False
 
 
@@ -88,7 +88,7 @@ def _write_checkpoint(base: Path, out: Path, config: dict, max_length: int) -> t
             else:
                 copied += 1
         else:
-            shutil.copy2(source, target)
+            shutil.copyfile(source, target)
             if source.name == "tokenizer_config.json":
                 _raise_tokenizer_limit(target, max(max_length, config["max_position_embeddings"]))
     write_json_atomic(out / "config.json", config, indent=2)
@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("output folder exists and is not empty", path=out)
     base_name = Path(gguf_source.file).name if gguf_source else base.resolve().name
     config = extended_config(base_config, method, max_length, base_name)
+    from longeval.backends.base import require_weights
+
+    require_weights(base)  # as `run` refuses it: a checkpoint without (whole) weights is no checkpoint
 
     # Built in a hidden staging folder next to --out and renamed into place at the end, so an interrupted extend
     # leaves no half-written checkpoint behind (and a re-run is not refused as "not empty").
