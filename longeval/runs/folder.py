@@ -118,7 +118,7 @@ def read_finished(path: Path) -> dict[str, dict[str, Any]]:
 
 
 # Flags for the files a run appends to: a symbolic link planted in the folder is not followed (ELOOP).
-APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def append_durably(path: Path, lines: Sequence[dict[str, Any]]) -> None:
@@ -134,6 +134,8 @@ def append_durably(path: Path, lines: Sequence[dict[str, Any]]) -> None:
         raise write_error(path, exc) from None
     try:
         size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a torn last line (a kill mid-append) must not swallow the first line appended now
         try:
             view = memoryview(data)
             while view:
