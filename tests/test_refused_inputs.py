@@ -105,3 +105,12 @@ def test_a_truncated_safetensors_file_is_refused_by_the_hf_backend(tmp_path, cap
             "--backend", "hf", "--max-length", "200", "--no-progress"]
     assert_exit_2_one_line(capsys, argv, "model.safetensors", "truncated")
     assert not (tmp_path / "runs").exists()
+
+
+def test_left_padding_uses_an_id_the_models_embedding_has():
+    """A Qwen2-style tokenizer adds its pad token after the vocabulary: padding with it was an IndexError."""
+    from longeval.backends.hf import pad_id_within
+
+    assert pad_id_within((151_643, 151_643), 151_936) == 151_643  # inside: the tokenizer's own pad id
+    assert pad_id_within((300, 2), 300) == 2  # pad id past the embedding: EOS instead
+    assert pad_id_within((None, 500), 300) == 0 and pad_id_within((None, None), 300) == 0

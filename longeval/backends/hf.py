@@ -86,6 +86,15 @@ def load_hf_model(model_path: str | Path, method: Method | None = None, max_leng
     return (model.to(target) if target is not None else model).eval()  # type: ignore[arg-type]
 
 
+def pad_id_within(candidates: tuple[int | None, ...], vocab_size: int) -> int:
+    """The id left padding uses: the tokenizer's pad (else EOS) id when the model's embedding has it, else 0.
+
+    Padded positions are masked, so any id the model has will do; one past the embedding (a tokenizer class that
+    adds a pad token after the vocabulary, as Qwen2's does) would be an IndexError in the embedding lookup.
+    """
+    return next((i for i in candidates if i is not None and 0 <= i < vocab_size), 0)
+
+
 class HFBackend:
     """Backend protocol over transformers (see backends/base.py)."""
 
@@ -106,7 +115,8 @@ class HFBackend:
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
         self.eos_ids = self._eos_ids()
-        self.pad_id = next(i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0) if i is not None)
+        self.pad_id = pad_id_within((self.tokenizer.pad_token_id, self.tokenizer.eos_token_id),
+                                    self.model.get_input_embeddings().num_embeddings)
 
     def _eos_ids(self) -> tuple[int, ...]:
         ids: list[int] = []
