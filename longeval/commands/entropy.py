@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-head", action="store_true", help="also write entropy_heads.csv (every head)")
     parser.add_argument("--chunk-mb", type=int, default=256,
                         help="memory for one chunk of attention logits, MiB (default: 256)")
-    parser.add_argument("--out", default="results/entropy", help="output folder (default: results/entropy)")
+    parser.add_argument("--out", default="longeval-entropy", help="output folder (default: ./longeval-entropy)")
     parser.add_argument("--dtype", default="auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

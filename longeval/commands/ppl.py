@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "over each whole document (PI paper: 256); at most the shortest length")
     parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
                         help="hf = transformers (default), vllm = vLLM prompt logprobs")
-    parser.add_argument("--out", default="results/ppl", type=Path, help="output folder (default: results/ppl)")
+    parser.add_argument("--out", default="longeval-ppl", type=Path, help="output folder (default: ./longeval-ppl)")
     parser.add_argument("--dtype", default="auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16")
     parser.add_argument("--device", default="auto", help="hf: auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--chunk-mb", type=int, default=256,
