@@ -33,6 +33,9 @@ COMMANDS = {
 }
 # OSError numbers of a full file system or an exhausted quota.
 FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT})
+# A path the user named that cannot be used as given (a file where a folder must be, a folder where a file must be,
+# no permission, a read-only file system): the user's to fix, so one line naming the path, never a traceback.
+PATH_IN_THE_WAY = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS})
 # Commands that name tasks: they take --tasks-path (user task folders, same format as the shipped tasks/).
 TASK_COMMANDS = ("run", "score", "report", "check", "compare", "prompts", "tasks")
 
@@ -124,6 +127,10 @@ def _main(argv: list[str] | None) -> int:
         print(f"longeval {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        if exc.errno in PATH_IN_THE_WAY and exc.filename:
+            print(f"longeval {args.command}: error: {exc.filename}: {exc.strerror} (give a path that can be written "
+                  "there, e.g. another --out)", file=sys.stderr)
+            return 2
         if exc.errno not in FULL_DISK:
             raise
         # A full disk is the machine's state, not a bug: one line whatever wrote (a library's own file included).

@@ -114,3 +114,33 @@ def test_left_padding_uses_an_id_the_models_embedding_has():
     assert pad_id_within((151_643, 151_643), 151_936) == 151_643  # inside: the tokenizer's own pad id
     assert pad_id_within((300, 2), 300) == 2  # pad id past the embedding: EOS instead
     assert pad_id_within((None, 500), 300) == 0 and pad_id_within((None, None), 300) == 0
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("where", ["--out", "--cache"])
+def test_demo_output_paths_that_are_files_are_refused_in_one_line(tmp_path, capsys, where):
+    """A file where the demo's output or cache folder must go: one line naming it, nothing created beside it."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder\n")
+    argv = ["demo", "--tiny", "--no-progress", where, str(in_the_way)]
+    if where == "--cache":
+        argv += ["--out", str(tmp_path / "out")]
+    err = assert_exit_2_one_line(capsys, argv, str(in_the_way))
+    assert "Traceback" not in err
+    assert in_the_way.read_text() == "not a folder\n"
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(("device", "needle"), [("cuda", "no CUDA device"), ("cuda:7", "CUDA"),
+                                                 ("gpu7", "not a device name")])
+def test_an_unavailable_or_unknown_device_is_refused_in_one_line(tmp_path, capsys, tiny_model, device, needle):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the CUDA devices the test asks for")
+    text = tmp_path / "text.txt"
+    text.write_text("words and more words. " * 200)
+    assert_exit_2_one_line(capsys, ["entropy", "--model", str(tiny_model), "--lengths", "32", "--text", str(text),
+                                    "--device", device, "--out", str(tmp_path / "out"), "--no-progress"],
+                           "--device", needle)
+    assert not (tmp_path / "out").exists()
