@@ -86,3 +86,24 @@ def test_refusals_are_one_line(echo_model, data, tmp_path, capsys, monkeypatch):
     bad.write_text(json.dumps([dict(PROMPTS["records"][0], answer="F")]), encoding="utf-8")
     assert_exit_2_one_line(capsys, [*base, "--tasks", "longbench_v2", "--data", str(bad)], f"{bad}:1",
                            "'answer'")
+
+
+@pytest.mark.parametrize("top_n", [2, 4])
+def test_rag_takes_its_number_of_chunks_from_the_command_line(echo_model, data, tmp_path, top_n):
+    """--rag N (the official pred.py's --rag N): $DOC$ is the top N retrieved chunks, as in pred.py's prompts."""
+    out = tmp_path / "prompts.jsonl"
+    assert main(["prompts", "--tasks", "longbench_v2_rag", "--data", str(data / "data.json"), "--tokenizer",
+                 str(echo_model), "--max-length", "127", "--rag", str(top_n), "--out", str(out),
+                 "--no-progress"]) == 0
+    shown = [json.loads(line) for line in out.read_text().splitlines()]
+    assert shown
+    for line in shown:
+        case = next(c for c in PROMPTS["cases"]
+                    if c["max_length"] == 127 and c["mode"] == f"rag{top_n}" and c["_id"] == line["_id"])
+        assert line["prompt"] == case["calls"][0]["content"]
+
+
+def test_a_rag_count_below_one_is_refused(echo_model, data, tmp_path, capsys):
+    assert_exit_2_one_line(capsys, ["prompts", "--tasks", "longbench_v2_rag", "--data", str(data / "data.json"),
+                                    "--tokenizer", str(echo_model), "--max-length", "127", "--rag", "0",
+                                    "--out", str(tmp_path / "p.jsonl")], "--rag")

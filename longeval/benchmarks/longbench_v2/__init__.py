@@ -81,12 +81,18 @@ class LongBenchV2(Benchmark):
         "answer_tokens": KeySpec((int,), "a positive integer"),
         "rag_top_n": KeySpec((int,), "a positive integer"),
     }
+    options: ClassVar[dict[str, KeySpec]] = {
+        "rag": KeySpec((int,), "longbench_v2_rag: how many retrieved chunks (the top N, in c_idx order) make $DOC$ "
+                       "(default: the task's rag_top_n)"),
+    }
     #: `longeval score --compensated`: an unparsed answer scores 0.25 (result.py's switch)
     compensated = False
 
     def __init__(self) -> None:
         # (budget, wrapper) each task's prompts were built with: the CoT answer pass is built the same way.
         self._built_with: dict[str, tuple[int, str]] = {}
+        # task -> the N of top-N retrieved chunks its records were loaded with (--rag N, else the task's rag_top_n)
+        self._rag_top_n: dict[str, int] = {}
 
     # --- task files --------------------------------------------------------------------------------------------
 
@@ -118,7 +124,10 @@ class LongBenchV2(Benchmark):
         from longeval.benchmarks.longbench_v2.source import V2Source
 
         v2 = _v2(task)
-        top_n = int(options.get("rag") or v2.rag_top_n)
+        top_n = options.get("rag", v2.rag_top_n)
+        if v2.mode == "rag" and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
+            raise UserError(f"--rag must be a positive number of chunks, got {top_n!r}")
+        self._rag_top_n[task.name] = top_n
         reader = V2Source(Path(source.location), describe=source.describe)
         records = []
         for _, item in iter_items(reader, need_retrieved=v2.mode == "rag", limit=limit):
@@ -136,7 +145,8 @@ class LongBenchV2(Benchmark):
         v2 = _v2(task)
         self._built_with[task.name] = (budget, wrapper)
         item = read_item(dict(record)) if v2.mode != "nocontext" else dict(record)
-        return first_prompt(task.name, v2.prompt, item, v2.mode, tokenizer, budget, wrapper, v2.rag_top_n)
+        top_n = self._rag_top_n.get(task.name, v2.rag_top_n)
+        return first_prompt(task.name, v2.prompt, item, v2.mode, tokenizer, budget, wrapper, top_n)
 
     def generate(self, task: Task, backend: Backend, prompts: Sequence[Prompt],
                  records: Sequence[Mapping[str, Any]], tokenizer: Any) -> list[Generation]:
