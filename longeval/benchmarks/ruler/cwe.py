@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 from longeval.benchmarks.ruler.definitions import RulerTask
-from longeval.benchmarks.ruler.fill import Counter, Frame, Sample, fit_sample, largest_fitting, split_answer_prefix
+from longeval.benchmarks.ruler.fill import Counter, Frame, Sample, draw_samples, largest_fitting
 from longeval.benchmarks.ruler.words import cwe_words
 from longeval.errors import UserError
 
@@ -67,9 +67,4 @@ def generate(task: RulerTask, count: Counter, max_length: int, seed: int, num_sa
     per_word = count(text) / ESTIMATE_WORDS
     upper = max(int(max_length // per_word) * 2, STEP * 2)
     size = largest_fitting(make, count, limit, STEP, upper) or STEP
-    samples = []
-    for _ in range(num_samples):
-        text, outputs, tokens = fit_sample(make, count, limit, size, STEP, task.name)
-        prompt, prefix = split_answer_prefix(text, task.answer_prefix)
-        samples.append(Sample(prompt, prefix, list(outputs), tokens + task.tokens_to_generate))
-    return samples
+    return draw_samples(make, count, limit, size, STEP, task, num_samples)

@@ -93,3 +93,14 @@ def fit_sample(make: Maker, count: Counter, limit: int, size: int, step: int, wh
         if redraws > MAX_REDRAWS:
             raise UserError(f"{where}: no sample fits this max length even with the smallest haystack; "
                             "use a larger --max-length")
+
+
+def draw_samples(make: Maker, count: Counter, limit: int, size: int, step: int, task: Any,
+                 num_samples: int) -> list[Sample]:
+    """`num_samples` samples at the searched `size` (each shrunk as RULER's loop does), split at the answer prefix."""
+    samples = []
+    for _ in range(num_samples):
+        text, outputs, tokens = fit_sample(make, count, limit, size, step, task.name)
+        prompt, prefix = split_answer_prefix(text, task.answer_prefix)
+        samples.append(Sample(prompt, prefix, list(outputs), tokens + task.tokens_to_generate))
+    return samples

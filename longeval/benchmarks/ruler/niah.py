@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from longeval.benchmarks.ruler.definitions import RulerTask
-from longeval.benchmarks.ruler.fill import Counter, Frame, Sample, fit_sample, largest_fitting, split_answer_prefix
+from longeval.benchmarks.ruler.fill import Counter, Frame, Sample, draw_samples, largest_fitting
 from longeval.benchmarks.ruler.haystacks import NEEDLE, NOISE, Essays, split_sentences
 from longeval.benchmarks.ruler.words import niah_words
 
@@ -121,9 +121,4 @@ def generate(task: RulerTask, count: Counter, max_length: int, seed: int, num_sa
     per_unit = count(text) / step
     upper = max(int((max_length / per_unit) * 3), step * 2)
     size = largest_fitting(make, count, limit, step, upper) or step
-    samples = []
-    for _ in range(num_samples):
-        text, outputs, tokens = fit_sample(make, count, limit, size, step, task.name)
-        prompt, prefix = split_answer_prefix(text, task.answer_prefix)
-        samples.append(Sample(prompt, prefix, list(outputs), tokens + task.tokens_to_generate))
-    return samples
+    return draw_samples(make, count, limit, size, step, task, num_samples)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from longeval.benchmarks.ruler.definitions import RulerTask
-from longeval.benchmarks.ruler.fill import Counter, Frame, Sample, fit_sample, largest_fitting, split_answer_prefix
+from longeval.benchmarks.ruler.fill import Counter, Frame, Sample, draw_samples, fit_sample, largest_fitting
 from longeval.benchmarks.ruler.haystacks import NOISE
 
 ICL_MAX_LENGTH = 500  # RULER builds its one-shot example for this length
@@ -99,10 +99,5 @@ def generate(task: RulerTask, count: Counter, max_length: int, seed: int, num_sa
     limit = max_length - task.tokens_to_generate
     size = _search(make, count, max_length, limit - example_tokens, step)  # the search leaves the example out
     make.example = example
-    samples = []
-    for _ in range(num_samples):
-        text, outputs, tokens = fit_sample(make, count, limit, size, step, task.name)
-        prompt, prefix = split_answer_prefix(text, task.answer_prefix)
-        samples.append(Sample(prompt, prefix, list(outputs), tokens + task.tokens_to_generate))
-    return samples
+    return draw_samples(make, count, limit, size, step, task, num_samples)
 
