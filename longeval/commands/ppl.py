@@ -108,16 +108,15 @@ def engine_dtype(backend: str, dtype: str, device: str) -> str:
     return "float32" if resolve_device(device if backend == "hf" else "auto") == "cpu" else "bfloat16"
 
 
-def resolve_checkpoint(model: str) -> tuple[Any, Path, Any, dict[str, Any], str]:
-    """(hub resolution, checkpoint folder, GGUF source, config, config sha256): --model resolved as `run` does."""
-    from longeval.gguf import resolve_model as resolve_gguf
-    from longeval.hub import resolve_model
+def checkpoint_inputs(model: str) -> tuple[Any, Path, Any, dict[str, Any], str]:
+    """(hub resolution, checkpoint folder, GGUF source, config, config sha256): --model through the one checkpoint
+    resolver every command uses (a folder, a GGUF file, a hub id)."""
+    from longeval.checkpoint import resolve_checkpoint
     from longeval.runs.inputs import read_model_config
 
-    resolved = resolve_model(model)
-    path, gguf = resolve_gguf(resolved.path, echo=lambda line: print(line, file=sys.stderr))
-    folder, config, config_sha = read_model_config(str(path))
-    return resolved, folder, gguf, config, config_sha
+    checkpoint = resolve_checkpoint(model)
+    folder, config, config_sha = read_model_config(str(checkpoint.folder))
+    return checkpoint.hub, folder, checkpoint.gguf, config, config_sha
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     specs = args.method or [None]
     parsed = [parse_method(spec) if spec is not None else None for spec in specs]
     documents = read_documents(args.text, args.field, args.tasks)
-    resolved, model_dir, gguf, config, config_sha = resolve_checkpoint(args.model)
+    resolved, model_dir, gguf, config, config_sha = checkpoint_inputs(args.model)
     methods = [m if m is not None else resolve_method(None, config) for m in parsed]
     methods = list({m.spec: m for m in methods}.values())
     for method in methods:  # refuse a method the model cannot take before any engine starts
