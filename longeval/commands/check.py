@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from longeval.commands import significance_level
+
 HELP = "fail (exit 1) when a run regressed against a baseline run or leaderboard CSV"
 DESCRIPTION = """\
 Compare RUN_DIR with a baseline (a run folder, a folder with result.json, or a CSV written by
@@ -39,16 +41,6 @@ def _points_or_none(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected points (a number) or 'none', got {text!r}") from None
 
 
-def _level(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a level in (0, 1) such as 0.05, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {value:g}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="RUN_DIR", help="the run to judge")
     parser.add_argument("--baseline", required=True, metavar="RUN_OR_CSV", help="run folder, result folder or CSV")
@@ -62,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-partial", action="store_true",
                         help="compare even when the two were not scored on the same records (partial, --limit, "
                         "other data); the summary lists the differences")
-    parser.add_argument("--significance", type=_level, metavar="ALPHA",
+    parser.add_argument("--significance", type=significance_level, metavar="ALPHA",
                         help="fail a drop beyond the allowance only if the paired test on the records rejects at "
                         "ALPHA (e.g. 0.05; tasks Holm-adjusted); needs both runs' prediction files")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from longeval.commands import significance_level
+
 HELP = "is a difference real? paired per-task deltas, bootstrap CIs and p-values of runs against a base run"
 DESCRIPTION = """\
 Compare each CANDIDATE with BASE on the records both were scored on (a paired design): per task the
@@ -37,16 +39,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {value:g}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from longeval.report.stats import DEFAULT_ALPHA, DEFAULT_RESAMPLES, DEFAULT_SEED
 
@@ -56,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=_positive, default=DEFAULT_RESAMPLES,
                         help=f"bootstrap resamples and sign flips per task (default: {DEFAULT_RESAMPLES:,})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default: {DEFAULT_SEED})")
-    parser.add_argument("--alpha", type=_alpha, default=DEFAULT_ALPHA,
+    parser.add_argument("--alpha", type=significance_level, default=DEFAULT_ALPHA,
                         help=f"1 - confidence level of the intervals, and the significance level (default: "
                         f"{DEFAULT_ALPHA:g})")
     parser.add_argument("--format", default="md,csv,json,html",
