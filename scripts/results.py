@@ -71,6 +71,10 @@ RELATIVE_SHARE = 0.85  # the model-relative threshold: 85% of `none`'s score at 
 RESAMPLES, SEED, ALPHA = 10_000, 0, 0.05
 # Which pairs `compare` tests at each length: every method against `none`, and eabf against abf.
 PAIRS = tuple(("none", m) for m in METHOD_ORDER[1:]) + (("abf", "eabf"),)
+WINDOW = 8192  # SmolLM2-135M-Instruct's trained context (max_position_embeddings)
+# Besides each length, every comparison is also made on the records of several lengths pooled: one cell holds a few
+# records, too few for any test to separate methods, while inside / past the window holds them all.
+POOLS = (("inside", "≤ 8k pooled", lambda n: n <= WINDOW), ("past", "> 8k pooled", lambda n: n > WINDOW))
 
 
 def regenerate(out: Path) -> list[Path]:
@@ -322,6 +326,21 @@ def compare_cells(base: Cell, candidate: Cell) -> tuple[dict[str, Any], int]:
             "test": "stratified sign-flip"}, n
 
 
+def pooled_cell(cells: dict[tuple[str, str, int], Cell], benchmark: str, method: str,
+                lengths: list[int]) -> Cell | None:
+    """The records of `lengths` in one cell (ids prefixed with their length: RULER numbers records per length);
+    None when the method has none of those lengths."""
+    found = [cells[(benchmark, method, n)] for n in lengths if (benchmark, method, n) in cells]
+    if not found:
+        return None
+    pooled = Cell(benchmark, method, 0)
+    for cell in found:
+        for task, scores in cell.tasks.items():
+            pooled.tasks.setdefault(task, {}).update({f"{cell.length}/{i}": s for i, s in scores.items()})
+        pooled.binary = pooled.binary and cell.binary
+    return pooled
+
+
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
@@ -387,32 +406,41 @@ def section_tables(cells: dict[tuple[str, str, int], Cell], infos: list[RunInfo]
         md += ["", f"**Paired comparisons** ({benchmark}, `longeval compare`'s statistics on the records both "
                "runs hold at that length): delta = candidate - base in points, its 95% paired bootstrap interval, "
                "two-sided p (exact McNemar for passkey's 0/1 scores; stratified sign-flip over tasks for RULER), "
-               "Holm-adjusted over the lengths of one comparison in compare.csv. With a few records a bootstrap "
-               "interval can have zero width (every resample alike): read p, which accounts for n.", "",
-               "| base → candidate | " + " | ".join(length_label(n) for n in lengths) + " |",
-               "|---|" + "---|" * len(lengths)]
+               "Holm-adjusted over the lengths of one comparison in compare.csv. The last two columns pool the "
+               "records inside the 8k window and past it (`inside` and `past` in compare.csv; records paired within "
+               "each length; Holm over the two). With a few records a bootstrap interval can have zero width (every "
+               "resample alike): read p, which accounts for n.", "",
+               "| base → candidate | " + " | ".join(length_label(n) for n in lengths)
+               + " | " + " | ".join(label for _, label, _ in POOLS) + " |",
+               "|---|" + "---|" * (len(lengths) + len(POOLS))]
         for base_method, candidate_method in PAIRS:
             if base_method not in methods or candidate_method not in methods:
                 continue
-            found_rows: dict[int, tuple[dict[str, Any], int]] = {}
-            for n in lengths:
-                base, candidate = cells.get((benchmark, base_method, n)), cells.get((benchmark, candidate_method, n))
-                if base is not None and candidate is not None:
-                    row, paired = compare_cells(base, candidate)
-                    if paired:
-                        found_rows[n] = (row, paired)
-            adjusted = holm({str(n): row["p"] for n, (row, _) in found_rows.items()}) if found_rows else {}
+            # One Holm family per comparison for the lengths, one for the pooled columns.
+            families = ([(str(n), {m: cells.get((benchmark, m, n)) for m in (base_method, candidate_method)})
+                         for n in lengths],
+                        [(name, {m: pooled_cell(cells, benchmark, m, [n for n in lengths if keep(n)])
+                                             for m in (base_method, candidate_method)}) for name, _, keep in POOLS])
             cells_md = []
-            for n in lengths:
-                if n not in found_rows:
-                    cells_md.append("—")
-                    continue
-                row, paired = found_rows[n]
-                cells_md.append(f"{row['delta']:+.1f} [{row['ci_low']:+.0f}, {row['ci_high']:+.0f}] "
-                                f"p={_p(row['p'])} n={paired}")
-                compare_rows.append([benchmark, base_method, candidate_method, n, paired, f"{row['delta']:.2f}",
-                                     f"{row['ci_low']:.2f}", f"{row['ci_high']:.2f}", f"{row['p']:.4g}",
-                                     f"{adjusted[str(n)]:.4g}", row["test"]])
+            for family in families:
+                found_rows: dict[str, tuple[dict[str, Any], int]] = {}
+                for column, pair in family:
+                    base, candidate = pair.get(base_method), pair.get(candidate_method)
+                    if isinstance(base, Cell) and isinstance(candidate, Cell):
+                        row, paired = compare_cells(base, candidate)
+                        if paired:
+                            found_rows[column] = (row, paired)
+                adjusted = holm({c: row["p"] for c, (row, _) in found_rows.items()}) if found_rows else {}
+                for column, _ in family:
+                    if column not in found_rows:
+                        cells_md.append("—")
+                        continue
+                    row, paired = found_rows[column]
+                    cells_md.append(f"{row['delta']:+.1f} [{row['ci_low']:+.0f}, {row['ci_high']:+.0f}] "
+                                    f"p={_p(row['p'])} n={paired}")
+                    compare_rows.append([benchmark, base_method, candidate_method, column, paired,
+                                         f"{row['delta']:.2f}", f"{row['ci_low']:.2f}", f"{row['ci_high']:.2f}",
+                                         f"{row['p']:.4g}", f"{adjusted[column]:.4g}", row["test"]])
             md.append(f"| {base_method} → {candidate_method} | " + " | ".join(cells_md) + " |")
     md += ["", "## Runs", "", "Seconds from each run.json (`timing`): the engine start, and generation (as run.json "
            "records it), on the shared 2-core machine (`results/README.md` says how loaded).",
@@ -464,8 +492,8 @@ def section_plots(cells: dict[tuple[str, str, int], Cell], out: Path) -> list[st
             if all(band is not None for band in bands):
                 ax.fill_between(xs, [b[0] for b in bands if b], [b[1] for b in bands if b], color=line.get_color(),
                                 alpha=0.08)
-        ax.axvline(8192, color="grey", linestyle=":", linewidth=1.5)
-        ax.text(8192, 25, "trained window: 8,192 tokens ", color="grey", fontsize=8, va="center", ha="right",
+        ax.axvline(WINDOW, color="grey", linestyle=":", linewidth=1.5)
+        ax.text(WINDOW, 25, "trained window: 8,192 tokens ", color="grey", fontsize=8, va="center", ha="right",
                 rotation=90)
         ax.set_xscale("log", base=2)
         ax.set_xticks(lengths, [length_label(n) for n in lengths])

@@ -4,16 +4,16 @@
 # per RoPE method, no fine-tuning (each method changes RoPE only), vLLM.
 #
 #   scripts/smollm2-runs.sh passkey LIMIT [METHOD...]   # passkey at 2k, 4k, 8k, 12k, 16k tokens
-#   scripts/smollm2-runs.sh ruler LIMIT [METHOD...]     # RULER niah_single_1/2 at 2048, 4096, 8192, 12288
+#   scripts/smollm2-runs.sh ruler LIMIT [METHOD...]     # RULER's 11 offline tasks at 2048, 4096, 8192, 12288, 16384
 #   scripts/smollm2-runs.sh ppl [METHOD...]             # perplexity at 2k-16k on the RULER essays
 #
 # passkey: the task results/smollm2/tasks/passkey_ladder.yaml (one engine per method), one run folder per method
 # under results/smollm2/runs/. LIMIT counts records in the ladder's order (depth, then length): 5 = key depth 10%
 # at every length, 10 adds 50%, 15 adds 90%, 25 all five depths. A run folder that exists is resumed and extended
 # to the new LIMIT (records already predicted are kept).
-# ruler: RULER's niah_single_1 (noise haystack) and niah_single_2 (essay haystack: ESSAYS) with RULER's base
-# template (no chat wrapper), LIMIT records per task and length, one run folder per method and length
-# (runs/ruler_<method>_<length>); add tasks to RULER_TASKS for more of the offline suite.
+# ruler: the suite ruler-offline (RULER's 13 tasks but qa_1/qa_2, which need SQuAD/HotpotQA files; the essay
+# haystack is ESSAYS) with RULER's base template (no chat wrapper), LIMIT records per task and length, one run
+# folder per method and length (runs/ruler_<method>_<length>); RULER_TASKS=a,b runs fewer tasks.
 # ppl: `longeval ppl` on one document, RULER's 49 essays (ESSAYS, default ../shared/reference/ruler/essays)
 # concatenated in file-name order, into results/smollm2/ppl/ (finished cells are kept; methods can be added).
 # Then `python scripts/results.py` rewrites the tables and plots from what the folders hold.
@@ -36,8 +36,8 @@ ESSAYS="${ESSAYS:-../shared/reference/ruler/essays}"
 if [ "$WHAT" = ruler ]; then
   for method in "${METHODS[@]}"; do
     "$PYTHON" -m longeval run --model "$GGUF" --method "$(spec "$method")" \
-      --tasks "${RULER_TASKS:-ruler_niah_single_1,ruler_niah_single_2}" --ruler-essays "$ESSAYS" \
-      --max-length 2048,4096,8192,12288 --limit "$LIMIT" --chat-template none --dtype float32 --backend vllm \
+      --tasks "${RULER_TASKS:-ruler-offline}" --ruler-essays "$ESSAYS" \
+      --max-length 2048,4096,8192,12288,16384 --limit "$LIMIT" --chat-template none --dtype float32 --backend vllm \
       --out results/smollm2/runs --run-name "ruler_$method" --no-progress
   done
   exit 0

@@ -189,3 +189,44 @@ def test_smollm2_ruler_scores_are_the_predictions():
             if row["benchmark"] == "RULER"]
     assert {(row["method"], int(row["length"])): float(row["score"]) for row in rows} == \
         {cell: pytest.approx(score, abs=0.005) for cell, score in oracle.items()}
+
+
+def _passkey_hits() -> dict[str, dict[str, float]]:
+    """method -> {record id: 1.0 when the prediction's first number is the key}, from the committed lines."""
+    hits: dict[str, dict[str, float]] = {}
+    for run_json in sorted((SECTION / "runs").glob("passkey_*/run.json")):
+        info = json.loads(run_json.read_text(encoding="utf-8"))
+        if info["status"] != "complete":
+            continue
+        for pred in sorted((run_json.parent / "pred").glob("passkey*.jsonl")):
+            for line in pred.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                number = re.search(r"\d+", record["pred"])
+                hits.setdefault(info["method"]["name"], {})[record["_id"]] = \
+                    float(number is not None and number[0] == record["answers"][0])
+    return hits
+
+
+def test_pooled_passkey_comparisons_are_exact_mcnemar_on_the_predictions():
+    """compare.csv's pooled rows (inside / past the 8k window) against an independent oracle: records paired by id
+    from the prediction lines, delta = difference of accuracies, p = scipy's exact two-sided binomial test on the
+    discordant pairs (McNemar's exact test)."""
+    from scipy.stats import binomtest
+
+    hits = _passkey_hits()
+    rows = [row for row in csv.DictReader((SECTION / "compare.csv").open(encoding="utf-8"))
+            if row["benchmark"] == "passkey" and row["length"] in ("inside", "past")]
+    assert rows, "compare.csv has no pooled passkey rows"
+    for row in rows:
+        base, candidate = hits[row["base"]], hits[row["candidate"]]
+        inside = row["length"] == "inside"
+        ids = [i for i in set(base) & set(candidate)
+               if (int(re.fullmatch(r"passkey-(\d+)-.*", i)[1]) <= 8192) == inside]
+        assert int(row["records"]) == len(ids)
+        delta = 100 * sum(candidate[i] - base[i] for i in ids) / len(ids)
+        assert float(row["delta"]) == pytest.approx(delta, abs=0.005)
+        wins = sum(candidate[i] > base[i] for i in ids)
+        losses = sum(candidate[i] < base[i] for i in ids)
+        expected = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+        assert float(row["p"]) == pytest.approx(expected, rel=1e-3)
+        assert float(row["p"]) <= float(row["p_holm"]) <= 1
