@@ -96,13 +96,15 @@ def test_extend_refuses_a_checkpoint_without_whole_weights_and_copies_get_a_plai
     assert copied.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_a_truncated_safetensors_file_is_refused_by_the_hf_backend(tmp_path, capsys, echo_model):
+@pytest.mark.parametrize("backend", ["hf", pytest.param("vllm", marks=pytest.mark.vllm)])
+def test_a_truncated_safetensors_file_is_refused_by_either_engine(tmp_path, capsys, echo_model, backend):
+    """Refused before an engine is built (vLLM's loader would fail in a worker, transformers' with a traceback)."""
     model = _checkpoint_with_real_weights(echo_model, tmp_path / "ckpt")
     weights = model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
     data = make_data(tmp_path / "lb", n=1)
     argv = ["run", "--model", str(model), "--tasks", "hotpotqa", "--data", str(data), "--out", str(tmp_path / "runs"),
-            "--backend", "hf", "--max-length", "200", "--no-progress"]
+            "--backend", backend, "--max-length", "200", "--no-progress"]
     assert_exit_2_one_line(capsys, argv, "model.safetensors", "truncated")
     assert not (tmp_path / "runs").exists()
 
