@@ -1,10 +1,11 @@
 """The light install: score, report and check work without torch, transformers, vLLM or huggingface_hub.
 
-The fast test runs the three commands in a fresh interpreter of the test environment where importing any of
-those libraries raises ImportError. The slow test builds the wheel and installs it into a second virtual
-environment with the core dependencies only (from pyproject.toml), from this machine's local package sources
-when pip has them configured (its file:// indexes and the wheels in pip's own cache), and runs the same commands
-there with the installed `longeval` script.
+The fast tests run the three commands, and `prompts` (which needs an engine extra), one after another in ONE fresh
+interpreter of the test environment where importing any of those libraries raises ImportError (one launch instead
+of one per command: interpreter start-up was most of these tests' time). The slow test builds the wheel and
+installs it into a second virtual environment with the core dependencies only (from pyproject.toml), from this
+machine's local package sources when pip has them configured (its file:// indexes and the wheels in pip's own
+cache), and runs the same commands, each in a process of its own, there with the installed `longeval` script.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,17 +27,43 @@ from test_runner import make_data
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "vllm", "huggingface_hub")
 CLASSES = ["Entity", "Location", "Person", "Description"]
-# `python -c` prelude: importing any heavy library fails, as it would in a core-only install.
-BLOCK_HEAVY = f"""
-import sys
+# `python -c` program: importing any heavy library fails, as it would in a core-only install; then each longeval
+# command line of the JSON list in argv[1] runs in turn, and a JSON list of [exit status, stdout, stderr] is printed.
+# A command that raises is exit status 1 with its traceback on its stderr, as it would be in a process of its own.
+RUN_BLOCKED = f"""
+import contextlib, io, json, sys, traceback
 class Blocked:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {HEAVY!r}:
             raise ImportError("blocked: the light install has no " + name)
 sys.meta_path.insert(0, Blocked())
 from longeval.cli import main
-sys.exit(main(sys.argv[1:]))
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    results.append([code, out.getvalue(), err.getvalue()])
+sys.stdout.write(json.dumps(results))
 """
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one longeval command line ended with."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+RunCommands = Callable[[list[list[str]]], list[Outcome]]
 
 
 def write_preds(folder: Path, trec_right: int) -> None:
@@ -48,39 +77,79 @@ def write_preds(folder: Path, trec_right: int) -> None:
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
 
 
-def exercise(longeval: list[str], tmp: Path, env: dict[str, str] | None = None) -> None:
-    """score -> report (md, csv, html, plots) -> check (pass and regression), through the given command."""
-    def call(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*longeval, *args], cwd=tmp, capture_output=True, text=True, timeout=600, env=env)
+# score -> report (md, csv, html, plots) -> check (pass and regression); run in the folder write_preds filled.
+EXERCISE = [["score", "base", "new"], ["report", "base", "new", "--out", "board", "--plot"],
+            ["check", "base", "--baseline", "base"], ["check", "new", "--baseline", "base", "--max-drop", "1"]]
 
-    write_preds(tmp / "base", trec_right=4)
-    write_preds(tmp / "new", trec_right=2)
-    scored = call("score", "base", "new")
+
+def check_exercise(tmp: Path, outcomes: list[Outcome]) -> None:
+    """The outcomes of EXERCISE run in `tmp` (report and check only read the prediction folders, so the result.json
+    files checked here are those score wrote)."""
+    scored, reported, passed, regression = outcomes
     assert scored.returncode == 0, scored.stderr
     # trec: accuracy over 4 records (all right / half right); hotpotqa: exact answers, F1 100.
     assert json.loads((tmp / "base" / "result.json").read_text()) == {"trec": 100.0, "hotpotqa": 100.0}
     assert json.loads((tmp / "new" / "result.json").read_text()) == {"trec": 50.0, "hotpotqa": 100.0}
-    reported = call("report", "base", "new", "--out", "board", "--plot")
     assert reported.returncode == 0, reported.stderr
     assert {"leaderboard.md", "leaderboard.csv", "leaderboard.html"} <= {p.name for p in (tmp / "board").iterdir()}
     assert list((tmp / "board").glob("*.png"))
-    assert call("check", "base", "--baseline", "base").returncode == 0
-    regression = call("check", "new", "--baseline", "base", "--max-drop", "1")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
     assert regression.returncode == 1, regression.stdout + regression.stderr
 
 
-def test_score_report_check_import_no_engine_library(tmp_path):
-    exercise([sys.executable, "-c", BLOCK_HEAVY], tmp_path)
+def exercise(run_commands: RunCommands, tmp: Path) -> None:
+    """EXERCISE on two fresh prediction folders in `tmp`, through `run_commands`, checked."""
+    write_preds(tmp / "base", trec_right=4)
+    write_preds(tmp / "new", trec_right=2)
+    check_exercise(tmp, run_commands(EXERCISE))
 
 
-def test_run_without_the_engine_libraries_is_one_line_naming_the_extra(tmp_path):
-    model = tmp_path / "m"
+def one_process_per_command(longeval: list[str], cwd: Path, env: dict[str, str] | None = None) -> RunCommands:
+    """Each command line in a process of its own, through the given command (an installed `longeval` script)."""
+    def run_commands(commands: list[list[str]]) -> list[Outcome]:
+        done = [subprocess.run([*longeval, *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+                for args in commands]
+        return [Outcome(out.returncode, out.stdout, out.stderr) for out in done]
+
+    return run_commands
+
+
+def run_blocked(commands: list[list[str]], cwd: Path) -> list[Outcome]:
+    """The command lines in turn in one fresh interpreter of the test environment, heavy libraries blocked."""
+    out = subprocess.run([sys.executable, "-c", RUN_BLOCKED, json.dumps(commands)], cwd=cwd, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return [Outcome(*outcome) for outcome in json.loads(out.stdout)]
+
+
+def prompts_command(tmp: Path) -> list[str]:
+    """`longeval prompts` on a one-record trec file with a tokenizer folder: it needs transformers (the hf extra)."""
+    model = tmp / "m"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"max_position_embeddings": 256}))
-    make_data(tmp_path, "trec", n=1)
-    out = subprocess.run([sys.executable, "-c", BLOCK_HEAVY, "prompts", "--tasks", "trec", "--data", str(tmp_path),
-                          "--tokenizer", str(model), "--max-length", "100", "--out", str(tmp_path / "p.jsonl")],
-                         capture_output=True, text=True, cwd=tmp_path)
+    make_data(tmp, "trec", n=1)
+    return ["prompts", "--tasks", "trec", "--data", str(tmp), "--tokenizer", str(model), "--max-length", "100",
+            "--out", str(tmp / "p.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def blocked_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Outcome]]:
+    """EXERCISE, then the prompts command, in one interpreter with the heavy libraries blocked: (the EXERCISE
+    folder, the outcomes in order)."""
+    tmp = tmp_path_factory.mktemp("light")
+    write_preds(tmp / "base", trec_right=4)
+    write_preds(tmp / "new", trec_right=2)
+    prompts = prompts_command(tmp_path_factory.mktemp("prompts"))
+    return tmp, run_blocked([*EXERCISE, prompts], cwd=tmp)
+
+
+def test_score_report_check_import_no_engine_library(blocked_session):
+    tmp, outcomes = blocked_session
+    check_exercise(tmp, outcomes[:len(EXERCISE)])
+
+
+def test_run_without_the_engine_libraries_is_one_line_naming_the_extra(blocked_session):
+    out = blocked_session[1][len(EXERCISE)]
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "longeval[hf]" in out.stderr, out.stderr
 
@@ -140,4 +209,4 @@ def test_core_only_virtualenv_scores_reports_and_checks(tmp_path):
         assert probe.returncode != 0, f"{library} is importable in the core-only venv"
     work = tmp_path / "work"
     work.mkdir()
-    exercise([str(venv / "bin" / "longeval")], work, env)
+    exercise(one_process_per_command([str(venv / "bin" / "longeval")], work, env), work)
