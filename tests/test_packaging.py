@@ -54,11 +54,20 @@ def source_copy(tmp_path: Path) -> Path:
     return copy
 
 
+def build(hook: str, src: Path, dist: Path) -> Path:
+    """The wheel that setuptools' PEP 517 backend `hook` (build_wheel, build_editable) builds from `src` into
+    `dist`, called in a fresh interpreter: what `pip wheel --no-build-isolation` calls, without pip's own start-up
+    (most of the time pip took)."""
+    out = subprocess.run([sys.executable, "-c", f"import sys; from setuptools import build_meta as b; "
+                          f"print(b.{hook}(sys.argv[1]))", str(dist)], cwd=src, capture_output=True, text=True,
+                         check=True)
+    return dist / out.stdout.strip().splitlines()[-1]
+
+
 def test_wheel_ships_every_package_and_task_file_and_reads_them(tmp_path):
     src = source_copy(tmp_path)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("longeval-*.whl"))
+    wheel = build("build_wheel", src, tmp_path / "dist")
+    assert wheel.name.startswith("longeval-") and wheel.suffix == ".whl"
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped_tasks = {n.removeprefix("longeval/_tasks/") for n in names if n.startswith("longeval/_tasks/")}
     assert shipped_tasks == {p.relative_to(ROOT / "tasks").as_posix() for p in (ROOT / "tasks").rglob("*.yaml")}
@@ -75,11 +84,7 @@ def test_wheel_ships_every_package_and_task_file_and_reads_them(tmp_path):
 
 def test_editable_install_reads_the_checkouts_tasks_folder(tmp_path):
     src = source_copy(tmp_path)
-    build = subprocess.run(
-        [sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
-         "print(b.build_editable(sys.argv[1]))", str(tmp_path / "dist")],
-        cwd=src, capture_output=True, text=True, check=True)
-    wheel = tmp_path / "dist" / build.stdout.strip().splitlines()[-1]
+    wheel = build("build_editable", src, tmp_path / "dist")
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     assert not (site / "longeval").exists()  # an editable install points at the checkout, copies nothing
