@@ -12,11 +12,12 @@ and a name defined twice is an error naming both files.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,9 +112,18 @@ def task_dirs() -> list[Path]:
     return list(dict.fromkeys([builtin_tasks_dir(), *env, *_user_dirs]))
 
 
+@lru_cache(maxsize=512)
+def _parse_yaml(text: str) -> Any:
+    """yaml.safe_load, once per distinct file text: the registry is re-read after every --tasks-path change
+    (clear_cache), and pure-Python YAML parsing was most of a re-read. A text that fails to parse raises again
+    each time (lru_cache keeps only results)."""
+    return yaml.safe_load(text)
+
+
 def _read_yaml(path: Path) -> Any:
+    """The file's document, a private copy (callers may change it; the cached parse must stay as parsed)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return copy.deepcopy(_parse_yaml(path.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
