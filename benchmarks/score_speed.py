@@ -127,10 +127,9 @@ def longeval_score_folder(folder: Path) -> dict[str, float]:
 
 
 def clear_longeval_caches() -> None:
-    from longeval import metrics
+    from longeval.benchmarks.longbench.metrics import clear_caches
 
-    metrics.jieba_tokens.cache_clear()
-    metrics._rouge_l_or_zero.cache_clear()
+    clear_caches()
 
 
 def main() -> int:
