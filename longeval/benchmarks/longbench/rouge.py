@@ -15,9 +15,9 @@ tests/test_rouge_differential.py), not from its code:
 * F = 2PR / (P + R + 1e-8) with P = llcs/n, R = llcs/m.
 
 Speed: the package fills an O(|r|·|h|) dict per sentence pair and walks back recursively. Here the LCS table is
-kept as one bit-vector per reference prefix (bit-parallel LCS, Allison-Dix / Hyyrö): bit j of ``rows[i]`` is set
-where the LCS length grows between hypothesis prefixes j and j+1, so any table entry is a popcount, and the
-walk back costs O(|r| + |h|) steps. Pairs that cannot add a new token type to the shared set are skipped.
+kept as one bit-vector per reference prefix (bit-parallel LCS, Allison-Dix / Hyyrö): bit j of ``rows[i]`` is clear
+where the LCS length grows between hypothesis prefixes j and j+1, so each step of the walk back (O(|r| + |h|)
+steps) is one bit test. Pairs that cannot add a new token type to the shared set are skipped.
 
 Deliberate difference: the package walks back recursively, so a pair whose walk needs about 1,000 steps raises
 RecursionError inside the official ``rouge_score`` and scores 0.0. longeval has no recursion limit and returns
@@ -48,13 +48,16 @@ def lcs_tokens(reference: Sequence[str], hypothesis: Sequence[str], masks: dict[
     if masks is None:
         masks = _match_masks(hypothesis)
     full = (1 << width) - 1
-    # rows[i]: bit j set iff LCS(reference[:i], hypothesis[:j+1]) > LCS(reference[:i], hypothesis[:j]).
-    rows = [0]
-    complement = full  # the classic formulation tracks the complement: zero bits are the increments
+    # rows[i]: the complement of the increments: bit j CLEAR iff
+    # LCS(reference[:i], hypothesis[:j+1]) > LCS(reference[:i], hypothesis[:j]).
+    rows = [full]
+    append, mask_of = rows.append, masks.get
+    complement = full
     for token in reference:
-        match = complement & masks.get(token, 0)
-        complement = ((complement + match) | (complement - match)) & full
-        rows.append(full ^ complement)
+        match = complement & mask_of(token, 0)
+        if match:  # a token absent from the hypothesis (or matching nowhere new) leaves the row as it was
+            complement = ((complement + match) | (complement - match)) & full
+        append(complement)
 
     found: set[str] = set()
     i, j = len(reference), width
@@ -64,12 +67,10 @@ def lcs_tokens(reference: Sequence[str], hypothesis: Sequence[str], masks: dict[
             found.add(token)
             i -= 1
             j -= 1
-            continue
-        prefix = (1 << (j - 1)) - 1
-        row = rows[i]
-        left = (row & prefix).bit_count()  # LCS(reference[:i], hypothesis[:j-1])
-        up = (rows[i - 1] & (prefix | (1 << (j - 1)))).bit_count()  # LCS(reference[:i-1], hypothesis[:j])
-        if up > left:
+        elif not rows[i] >> (j - 1) & 1:
+            # On a mismatch LCS(i, j) = max(up, left) with up = LCS(i-1, j), left = LCS(i, j-1), and each differs
+            # from LCS(i, j) by at most 1. An increment at j-1 (bit clear) means left = LCS(i, j) - 1, so
+            # up = LCS(i, j) > left; no increment means left = LCS(i, j) >= up. So the bit is rouge's `up > left`.
             i -= 1
         else:
             j -= 1
