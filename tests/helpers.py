@@ -3,7 +3,10 @@ assertion for the one-line user-error contract."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,15 +21,30 @@ REAL_PREDS = FIXTURES / "real-preds"
 REAL_PRED_MODELS = ("llama2-7b", "llama2-7b-chat", "llama3-8b", "llama3-8b-quest-128")
 
 
-def unpack_real_preds(dest: Path, models: tuple[str, ...] = REAL_PRED_MODELS) -> Path:
-    """Unpack real prediction sets into dest/<model>/ (writable copies: tests may change or delete files)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for model in models:
+_EXTRACTED: dict[str, Path] = {}  # model -> a folder holding its archive's contents, extracted once per session
+
+
+def _extracted(model: str) -> Path:
+    """The model's archive extracted once per test session (xz decompression took most of each unpack; a dozen
+    fixtures unpack the same four archives), into a private folder removed at exit."""
+    if model not in _EXTRACTED:
+        folder = Path(tempfile.mkdtemp(prefix=f"longeval-real-preds-{model}-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         with tarfile.open(REAL_PREDS / f"{model}.tar.xz") as archive:
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
-                archive.extractall(dest, filter="data")
+                archive.extractall(folder, filter="data")
             else:
-                archive.extractall(dest)
+                archive.extractall(folder)
+        _EXTRACTED[model] = folder
+    return _EXTRACTED[model]
+
+
+def unpack_real_preds(dest: Path, models: tuple[str, ...] = REAL_PRED_MODELS) -> Path:
+    """Unpack real prediction sets into dest/<model>/ (writable copies: tests may change or delete files). Each
+    call gets its own copy (times kept, as extraction keeps the archive's) of the once-extracted archive."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for model in models:
+        shutil.copytree(_extracted(model), dest, dirs_exist_ok=True)
     return dest
 
 
