@@ -9,6 +9,7 @@ import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import assert_exit_2_one_line, unpack_real_preds
 from scipy import stats as sps
@@ -258,7 +259,8 @@ def test_report_ci_intervals_and_marks_against_the_baseline(real, tmp_path):
             low, high = float(rows[model][f"{task}:ci_low"]), float(rows[model][f"{task}:ci_high"])
             assert low < float(rows[model][task]) < high
             scores = [100 * s for s in read_run(real / model, [task]).entries[task].scores]
-            oracle = sps.bootstrap((scores,), sps.tmean, method="percentile", n_resamples=10_000,
+            # numpy's mean, not scipy's untrimmed tmean (the same statistic): bootstrap vectorises it, 4x faster
+            oracle = sps.bootstrap((scores,), np.mean, method="percentile", n_resamples=10_000,
                                    random_state=0).confidence_interval
             assert (low, high) == pytest.approx((oracle.low, oracle.high), abs=1.0)
     assert rows["paper T2: Ours"]["trec:ci_low"] == ""  # published: no records, no interval
