@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ import pytest
 from helpers import vllm_cache_root
 from test_runner import make_data, preds_by_id
 
+from longeval.backends import served as served_backend
 from longeval.backends.served import Client
 from longeval.cli import main
 from longeval.errors import UserError
@@ -171,7 +173,8 @@ class FlakyHandler(http.server.BaseHTTPRequestHandler):
 def flaky_server() -> Iterator[http.server.ThreadingHTTPServer]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHandler)
     server.requests, server.script = 0, []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: 0.05 s, not the default 0.5 s
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server
@@ -180,18 +183,23 @@ def flaky_server() -> Iterator[http.server.ThreadingHTTPServer]:
         server.server_close()
 
 
-def test_client_retries_429_and_5xx_but_not_a_bad_request(flaky_server):
+def test_client_retries_429_and_5xx_but_not_a_bad_request(flaky_server, monkeypatch):
+    """The backoff waits are recorded, not slept (they were 4 s of this test): served.py's `time` is replaced by a
+    stand-in whose sleep notes the delay."""
+    waits: list[float] = []
+    monkeypatch.setattr(served_backend, "time", types.SimpleNamespace(sleep=waits.append))
     url = f"http://127.0.0.1:{flaky_server.server_address[1]}"
     flaky_server.script = [503, 429, 502]
     assert Client(url, None, retries=3).request("/x", {}) == {"ok": 4}
+    assert waits == [0.5, 1.0, 2.0]  # exponential backoff before each retry
     flaky_server.requests, flaky_server.script = 0, [503, 503]
     with pytest.raises(UserError, match="kept failing.*HTTP 503.*2 tries"):
         Client(url, None, retries=1).request("/x", {})
-    assert flaky_server.requests == 2
+    assert flaky_server.requests == 2 and waits[3:] == [0.5]  # no wait after the last try
     flaky_server.requests, flaky_server.script = 0, [400]
     with pytest.raises(UserError, match="refused.*HTTP 400: status 400"):
         Client(url, None, retries=5).request("/x", {})
-    assert flaky_server.requests == 1
+    assert flaky_server.requests == 1 and len(waits) == 4
 
 
 # ------------------------------------------------------------------------------------------ real vllm serve
