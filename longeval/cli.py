@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import importlib
 import os
 import sys
@@ -61,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """build_parser(), built once per process: main() runs many times in one process (scripts/results.py, the
+    test suite: about 250 calls), and each build took about 4 ms. Parsing leaves the parser as it was (every
+    default is a constant; the `append` action copies its default list), so one parser serves every call."""
+    return build_parser()
+
+
 class ClosedPipeTolerantStdout:
     """stdout that outlives its reader: once `| head` has gone, the rest of the output goes to /dev/null.
 
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = _parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # only a command that hands them on (serve -> vllm serve) takes options longeval does not know
         if not getattr(getattr(args, "_module", None), "PASSES_UNKNOWN_OPTIONS", False):
