@@ -40,7 +40,7 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from longeval.report.stats import DEFAULT_ALPHA, DEFAULT_RESAMPLES, DEFAULT_SEED
+    from longeval.report.defaults import DEFAULT_ALPHA, DEFAULT_RESAMPLES, DEFAULT_SEED
 
     parser.add_argument("base", metavar="BASE", help="the run the others are compared with")
     parser.add_argument("candidates", nargs="+", metavar="CANDIDATE", help="one or more runs to compare with BASE")

@@ -27,9 +27,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 10_000
-DEFAULT_SEED = 0
-DEFAULT_ALPHA = 0.05
+from longeval.report.defaults import DEFAULT_ALPHA, DEFAULT_RESAMPLES, DEFAULT_SEED
+
 POWER = 0.8
 _BLOCK_ELEMENTS = 1 << 21  # resamples x records drawn at once: bounded memory (16 MB of indices) for any n
 
