@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from longeval.tasks import Task
 
 
+RecordsDigest = Callable[[Sequence[Mapping[str, Any]]], str]
+
+
 @dataclass
 class DataSource:
     """Where records come from. `describe` is what run.json records; `file_sha256` grows as files are read."""
@@ -27,6 +31,25 @@ class DataSource:
     location: Path  # the folder or zip file
     describe: str
     file_sha256: dict[str, str] = field(default_factory=dict)
+    # Generated records (name -> records, the family's digest of records), kept for `prefix_sha256`.
+    generated: dict[str, tuple[list[Mapping[str, Any]], RecordsDigest]] = field(default_factory=dict)
+
+    def add_generated(self, name: str, records: Sequence[Mapping[str, Any]], digest: RecordsDigest) -> str:
+        """Generated records join the checksum as a file would (`name`: `<task>.generated`); returns the digest."""
+        self.generated[name] = (list(records), digest)
+        self.file_sha256[name] = digest(records)
+        return self.file_sha256[name]
+
+    def prefix_sha256(self, name: str, count: int) -> str | None:
+        """The digest of the first `count` generated records of `name` (None when fewer were generated).
+
+        A generator's first K records do not depend on how many it makes, so a run resumed with a higher --limit
+        checks the records it already holds by this digest instead of refusing a checksum that covers more."""
+        found = self.generated.get(name)
+        if found is None or count > len(found[0]):
+            return None
+        records, digest = found
+        return digest(records[:count])
 
     def _member_names(self, stem: str) -> list[str]:
         return [f"data/{stem}.jsonl", f"{stem}.jsonl"]

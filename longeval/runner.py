@@ -119,7 +119,8 @@ def _run_in(folder: RunFolder, request: RunRequest, inputs: RunInputs, plan: Run
     finished = folder.load_done(task_files)
     timer.add("write", started)
     if previous is not None:
-        check_same_settings(folder.path, previous, plan.settings, plan.fingerprint, inputs.source.file_sha256)
+        check_same_settings(folder.path, previous, plan.settings, plan.fingerprint, inputs.source.file_sha256,
+                            inputs.source.prefix_sha256)
         check_task_versions(folder.path, previous, inputs.tasks)
         check_selection(folder.path, finished, inputs.records, request.limit)
     record = start_record(request, inputs, plan, previous)

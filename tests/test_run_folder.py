@@ -21,6 +21,8 @@ from test_runner import make_data, preds_by_id
 
 from longeval.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def echo_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return ["run", "--model", str(model), "--tasks", "hotpotqa", "--data", str(data), "--out", str(out),
@@ -91,6 +93,36 @@ def test_a_lower_limit_on_resume_is_refused_and_the_folder_left_as_it_was(tmp_pa
     assert main(echo_args(echo_model, data, out, "--run-name", "r", "--limit", "4")) == 0
     info = run_json(out / "r")
     assert info["limit"] == 4 and info["records"]["hotpotqa"] == {"done": 4, "total": 4}
+
+
+def test_a_generated_task_grows_with_a_higher_limit_unless_its_records_changed(tmp_path, capsys, echo_model):
+    """Generated records are hashed as made, so --limit 3 then 6 hashes different sets: the run grows when its first
+    3 records are the ones it already predicted, and is refused when the generator makes other ones."""
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    yaml = (ROOT / "tasks" / "passkey" / "passkey.yaml").read_text(encoding="utf-8")
+    yaml = yaml.replace("name: passkey", "name: mykey")
+    (tasks / "mykey.yaml").write_text(yaml, encoding="utf-8")
+
+    def argv(limit: str, run_name: str = "r") -> list[str]:
+        return ["run", "--model", str(echo_model), "--tasks", "mykey", "--tasks-path", str(tasks), "--data",
+                "generated", "--out", str(tmp_path / "runs"), "--run-name", run_name, "--backend", "echo",
+                "--max-length", "200", "--no-progress", "--limit", limit]
+
+    folder = tmp_path / "runs" / "r"
+    assert main(argv("3")) == 0
+    first = preds_by_id(folder / "pred" / "mykey.jsonl")
+    assert main(argv("6")) == 0
+    grown = preds_by_id(folder / "pred" / "mykey.jsonl")
+    assert len(grown) == 6 and {key: grown[key] for key in first} == first
+    assert run_json(folder)["limit"] == 6 and run_json(folder)["records"]["mykey"] == {"done": 6, "total": 6}
+    assert main(argv("6", "whole")) == 0  # the grown run holds what one run of 6 records holds
+    assert preds_by_id(tmp_path / "runs" / "whole" / "pred" / "mykey.jsonl") == grown
+    # Other records under the same name (another seed): refused, the folder left as it was.
+    (tasks / "mykey.yaml").write_text(yaml.replace("seed: 0", "seed: 1"), encoding="utf-8")
+    before = (folder / "run.json").read_bytes()
+    assert_exit_2_one_line(capsys, argv("9"), "mykey.generated", "checksum changed")
+    assert (folder / "run.json").read_bytes() == before
 
 
 def test_length_sweep_on_echo_makes_one_complete_run_per_length(tmp_path, capsys, echo_model):

@@ -18,7 +18,7 @@ import errno
 import fcntl
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -377,8 +377,13 @@ class RunFolder:
 # ------------------------------------------------------------------------------------------ what may continue
 
 def check_same_settings(folder: Path, previous: RunRecord, settings: dict[str, Any], fingerprint: str,
-                        data_files: dict[str, str]) -> None:
-    """Refuse to resume into a run made with other settings (other weights included) or other data files."""
+                        data_files: dict[str, str],
+                        prefix_sha256: Callable[[str, int], str | None] | None = None) -> None:
+    """Refuse to resume into a run made with other settings (other weights included) or other data files.
+
+    Generated records are hashed as made, so a higher --limit changes their checksum: `prefix_sha256` (the
+    source's digest of its first K generated records) lets a run grow when the records it already had are the
+    same (the first `previous.limit` of the new ones)."""
     old = previous.settings
     if previous.fingerprint != fingerprint:
         differ = sorted(key for key in set(old) | set(settings) if old.get(key) != settings.get(key))
@@ -387,8 +392,11 @@ def check_same_settings(folder: Path, previous: RunRecord, settings: dict[str, A
                         path=folder)
     for name, digest in data_files.items():
         if name in previous.data.files and previous.data.files[name] != digest:
-            raise UserError(f"holds a run made with a different {name} (checksum changed); use another --run-name",
-                            path=folder)
+            grown = previous.limit is not None and prefix_sha256 is not None \
+                and prefix_sha256(name, previous.limit) == previous.data.files[name]
+            if not grown:
+                raise UserError(f"holds a run made with a different {name} (checksum changed); use another "
+                                "--run-name", path=folder)
 
 
 def check_same_server(folder: Path, previous: RunRecord | None, versions: dict[str, str]) -> None:

@@ -41,6 +41,11 @@ class RulerTaskFile(Task):
     args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
+def _records_sha256(records: Sequence[Mapping[str, Any]]) -> str:
+    """sha256 of the records as one canonical JSON array (run.json's `records_sha256`)."""
+    return hashlib.sha256(json.dumps(list(records), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def definition(task: Task) -> RulerTask:
     """The generator's view of a task file (checked: a bad one is a located UserError)."""
     from longeval.benchmarks.ruler.definitions import parse_task
@@ -119,8 +124,7 @@ class Ruler(Benchmark):
                                inputs=inputs, cache=RecordCache())
         for record in records:
             record["chat_wrapper"] = wrapper
-        digest = hashlib.sha256(json.dumps(records, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        source.file_sha256[f"{task.name}.generated"] = digest
+        digest = source.add_generated(f"{task.name}.generated", records, _records_sha256)
         self._identity[task.name] = {"generator": "ruler", "seed": seed, "max_length": budget,
                                      "tokenizer_sha256": tokenizer_fingerprint(tokenizer),
                                      **inputs.identity(spec), "records_sha256": digest}
