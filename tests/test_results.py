@@ -79,23 +79,31 @@ def test_readme_says_what_every_row_is():
 SECTION = RESULTS / "smollm2"
 
 
-def _passkey_oracle() -> dict[tuple[str, int], float]:
-    """Passkey accuracy per (method, prompt tokens) straight from the committed prediction lines: the first number
-    of each prediction against the key (the metric of the passkey test), independent of the report code."""
-    hits: dict[tuple[str, int], list[float]] = {}
+def _passkey_hits() -> dict[str, dict[str, float]]:
+    """method -> {record id: 1.0 when the prediction's first number is the key}, from the committed lines."""
+    hits: dict[str, dict[str, float]] = {}
     for run_json in sorted((SECTION / "runs").glob("*/run.json")):
         info = json.loads(run_json.read_text(encoding="utf-8"))
         if info["status"] != "complete":
-            continue  # a run under way (never committed so)
-        method = info["method"]["name"]
+            continue
         for pred in sorted((run_json.parent / "pred").glob("passkey*.jsonl")):
             for line in pred.read_text(encoding="utf-8").splitlines():
                 record = json.loads(line)
-                tokens = int(re.fullmatch(r"passkey-(\d+)-d\d+-r\d+", record["_id"])[1])
                 number = re.search(r"\d+", record["pred"])
-                hits.setdefault((method, tokens), []).append(
-                    float(number is not None and number[0] == record["answers"][0]))
-    return {cell: 100 * sum(v) / len(v) for cell, v in hits.items()}
+                hits.setdefault(info["method"]["name"], {})[record["_id"]] = \
+                    float(number is not None and number[0] == record["answers"][0])
+    return hits
+
+
+def _passkey_oracle() -> dict[tuple[str, int], float]:
+    """Passkey accuracy per (method, prompt tokens) straight from the committed prediction lines, independent of
+    the report code."""
+    cells: dict[tuple[str, int], list[float]] = {}
+    for method, hits in _passkey_hits().items():
+        for record_id, hit in hits.items():
+            tokens = int(re.fullmatch(r"passkey-(\d+)-d\d+-r\d+", record_id)[1])
+            cells.setdefault((method, tokens), []).append(hit)
+    return {cell: 100 * sum(v) / len(v) for cell, v in cells.items()}
 
 
 def test_smollm2_section_scores_are_the_predictions():
@@ -189,22 +197,6 @@ def test_smollm2_ruler_scores_are_the_predictions():
             if row["benchmark"] == "RULER"]
     assert {(row["method"], int(row["length"])): float(row["score"]) for row in rows} == \
         {cell: pytest.approx(score, abs=0.005) for cell, score in oracle.items()}
-
-
-def _passkey_hits() -> dict[str, dict[str, float]]:
-    """method -> {record id: 1.0 when the prediction's first number is the key}, from the committed lines."""
-    hits: dict[str, dict[str, float]] = {}
-    for run_json in sorted((SECTION / "runs").glob("passkey_*/run.json")):
-        info = json.loads(run_json.read_text(encoding="utf-8"))
-        if info["status"] != "complete":
-            continue
-        for pred in sorted((run_json.parent / "pred").glob("passkey*.jsonl")):
-            for line in pred.read_text(encoding="utf-8").splitlines():
-                record = json.loads(line)
-                number = re.search(r"\d+", record["pred"])
-                hits.setdefault(info["method"]["name"], {})[record["_id"]] = \
-                    float(number is not None and number[0] == record["answers"][0])
-    return hits
 
 
 def test_pooled_passkey_comparisons_are_exact_mcnemar_on_the_predictions():
