@@ -95,7 +95,20 @@ def test_a_lower_limit_on_resume_is_refused_and_the_folder_left_as_it_was(tmp_pa
     assert info["limit"] == 4 and info["records"]["hotpotqa"] == {"done": 4, "total": 4}
 
 
-def test_a_generated_task_grows_with_a_higher_limit_unless_its_records_changed(tmp_path, capsys, echo_model):
+@pytest.fixture
+def own_task_registry(monkeypatch):
+    """--tasks-path adds to the process's task registry: this test's tasks leave with it."""
+    from longeval import tasks as tasks_module
+
+    monkeypatch.setattr(tasks_module, "_user_dirs", [])
+    tasks_module.clear_cache()
+    yield
+    tasks_module._user_dirs.clear()
+    tasks_module.clear_cache()
+
+
+def test_a_generated_task_grows_with_a_higher_limit_unless_its_records_changed(tmp_path, capsys, echo_model,
+                                                                               own_task_registry):
     """Generated records are hashed as made, so --limit 3 then 6 hashes different sets: the run grows when its first
     3 records are the ones it already predicted, and is refused when the generator makes other ones."""
     tasks = tmp_path / "tasks"
