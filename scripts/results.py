@@ -493,7 +493,7 @@ def section_plots(cells: dict[tuple[str, str, int], Cell], out: Path) -> list[st
                 ax.fill_between(xs, [b[0] for b in bands if b], [b[1] for b in bands if b], color=line.get_color(),
                                 alpha=0.08)
         ax.axvline(WINDOW, color="grey", linestyle=":", linewidth=1.5)
-        ax.text(WINDOW, 25, "trained window: 8,192 tokens ", color="grey", fontsize=8, va="center", ha="right",
+        ax.text(WINDOW, 68, "trained window: 8,192 tokens ", color="grey", fontsize=7, va="center", ha="right",
                 rotation=90)
         ax.set_xscale("log", base=2)
         ax.set_xticks(lengths, [length_label(n) for n in lengths])
